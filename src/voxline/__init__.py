@@ -1,0 +1,3 @@
+"""voxline: a self-hostable voice-agent server."""
+
+__version__ = "0.1.0"

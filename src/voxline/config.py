@@ -1,0 +1,100 @@
+"""Server settings, read once from `VOXLINE_*` environment variables (and `.env`)."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_SECRET_FILE = "server-secret"
+
+
+class Settings(BaseSettings):
+    """Everything the server reads from its environment. Nothing else reads `os.environ`."""
+
+    model_config = SettingsConfigDict(env_prefix="VOXLINE_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("./data"), description="Where SQLite, the server secret and caches live."
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy async URL; default SQLite in data_dir. "
+        "PostgreSQL: postgresql+asyncpg://user@host/db",
+    )
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="The URL the world reaches this server at (used for wss:// stream URLs "
+        "and to validate Twilio signatures behind a proxy).",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Signs relay tokens; generated on first start and kept in data_dir when unset.",
+    )
+    redis_url: str | None = Field(
+        default=None, description="Redis for cross-process live state; in-process when unset."
+    )
+
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_api_base_url: str = Field(
+        default="https://api.twilio.com",
+        description="Twilio REST base URL; point it at a local fake in tests.",
+    )
+    twilio_validate_signatures: bool = Field(
+        default=True,
+        description="Reject voice webhooks without a valid X-Twilio-Signature "
+        "(requires twilio_auth_token).",
+    )
+
+    relay_token_ttl_seconds: int = Field(default=300, ge=10, le=3600)
+    seed_demo_agent: bool = Field(
+        default=True, description="Create a demo workspace, key and agent on first start."
+    )
+    dev_mode: bool = Field(
+        default=False, description="Enables local-only conveniences (browser session tokens)."
+    )
+    preload_models: bool = Field(
+        default=True, description="Load and warm the embedded models at start-up."
+    )
+    inference_threads: int = Field(
+        default=2, ge=1, le=64, description="Threads in the shared model inference pool."
+    )
+    log_level: str = "info"
+
+    openai_api_key: SecretStr | None = None
+    anthropic_api_key: SecretStr | None = None
+    deepgram_api_key: SecretStr | None = None
+    cartesia_api_key: SecretStr | None = None
+    elevenlabs_api_key: SecretStr | None = None
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'voxline.db').resolve()}"
+
+    def resolved_secret(self) -> bytes:
+        """The server secret: configured, or generated once and kept in the data directory."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        path = self.data_dir / _SECRET_FILE
+        if path.exists():
+            return path.read_text().strip().encode()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(48)
+        path.touch(mode=0o600)
+        path.write_text(value)
+        return value.encode()
+
+    def stream_url(self) -> str:
+        """The wss:// URL of the Twilio media-stream WebSocket, from the public base URL."""
+        base = self.public_base_url.rstrip("/")
+        if base.startswith("https://"):
+            base = "wss://" + base.removeprefix("https://")
+        elif base.startswith("http://"):
+            base = "ws://" + base.removeprefix("http://")
+        return f"{base}/v1/sessions/twilio/stream"

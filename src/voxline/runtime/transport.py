@@ -1,0 +1,95 @@
+"""What the runtime needs from a transport (Twilio media stream, browser WebSocket, simulator).
+
+The runtime knows no transport: it reads `InboundEvent`s and calls these methods. Audio is
+mono PCM16 at the transport's declared rates; encoding (mu-law, base64, binary frames) is
+the transport's business. Playback progress comes back as `MarkPlayed` events, echoed by the
+far end once the audio sent before that mark has been played.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from voxline.providers.base import Pcm16
+
+
+@dataclass(frozen=True, slots=True)
+class AudioIn:
+    pcm: Pcm16
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfIn:
+    digit: str
+
+
+@dataclass(frozen=True, slots=True)
+class TextIn:
+    """Typed input (browser), answered like speech."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class MarkPlayed:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class InterruptIn:
+    """The client asked the agent to stop speaking (browser `interrupt`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HangupIn:
+    """The far end is gone: Twilio `stop`, client `end`, or the socket dropped."""
+
+    reason: str
+
+
+InboundEvent = AudioIn | DtmfIn | TextIn | MarkPlayed | InterruptIn | HangupIn
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeEvent:
+    """A conversation event for clients that show them (browser); phone transports drop them.
+
+    Types: transcript.partial, transcript.final, agent.text, agent.interrupted, tool.call,
+    tool.result, turn.metrics, session.ended.
+    """
+
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class TransferUnsupported(Exception):
+    """This transport cannot transfer a call (there is no phone line)."""
+
+
+class Transport(Protocol):
+    input_rate: int
+    output_rate: int
+
+    def events(self) -> AsyncIterator[InboundEvent]:
+        """Inbound events until the far end hangs up (the last one is `HangupIn`)."""
+        ...
+
+    async def send_audio(self, pcm: Pcm16) -> None: ...
+
+    async def send_mark(self, name: str) -> None: ...
+
+    async def clear(self) -> None:
+        """Drop everything sent but not yet played; pending marks will echo at once."""
+        ...
+
+    async def emit(self, event: RuntimeEvent) -> None: ...
+
+    async def hang_up(self) -> None:
+        """End the call from our side (after the goodbye has been heard)."""
+        ...
+
+    async def transfer(self, number: str) -> None:
+        """Hand the call to `number`; raises `TransferUnsupported` where there is no phone."""
+        ...
