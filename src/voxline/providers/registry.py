@@ -1,0 +1,224 @@
+"""Builds each call's providers from its agent spec, sharing one provider object per spec.
+
+A provider object (loaded models, connection pools) is made once per distinct provider spec
+per process, keyed by the spec's JSON and the agent's language, and shared by every call that
+uses it; concurrent first requests wait on one build. Local engines are imported only when a
+spec asks for them, so a server running scripted agents never imports torch, llama.cpp or Piper.
+
+Adding a provider is one entry in `STT_FACTORIES`, `LLM_FACTORIES` or `TTS_FACTORIES`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar, cast, runtime_checkable
+
+from pydantic import BaseModel
+
+from voxline.agent_spec import (
+    AgentSpec,
+    LlamaCppLlm,
+    PiperTts,
+    ScriptedLlm,
+    ScriptedStt,
+    ScriptedTts,
+    WhisperStt,
+)
+from voxline.providers.base import (
+    LanguageModel,
+    ProviderSet,
+    ProviderUnavailable,
+    SpeechToText,
+    TextToSpeech,
+)
+from voxline.providers.executor import InferenceExecutor
+from voxline.providers.scripted import (
+    ScriptedLanguageModel,
+    ScriptedSpeechToText,
+    ScriptedTextToSpeech,
+)
+
+P = TypeVar("P")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class BuildContext:
+    """What a factory gets besides its spec: the shared inference pool and the agent's
+    language (part of the cache key, since a recognizer is built for one language)."""
+
+    executor: InferenceExecutor
+    language: str
+
+
+Factory = Callable[[Any, BuildContext], Awaitable[P]]
+
+_LOCAL_HINT = "pip install 'voxline[local]'"
+_PIPER_HINT = "pip install 'voxline[piper]'"
+
+
+@runtime_checkable
+class WarmsUp(Protocol):
+    """A provider that can load and exercise its model ahead of the first call."""
+
+    async def warm_up(self) -> None: ...
+
+
+async def _scripted_stt(spec: ScriptedStt, context: BuildContext) -> SpeechToText:
+    return ScriptedSpeechToText(spec)
+
+
+async def _scripted_llm(spec: ScriptedLlm, context: BuildContext) -> LanguageModel:
+    return ScriptedLanguageModel(spec)
+
+
+async def _scripted_tts(spec: ScriptedTts, context: BuildContext) -> TextToSpeech:
+    return ScriptedTextToSpeech(spec)
+
+
+async def _whisper(spec: WhisperStt, context: BuildContext) -> SpeechToText:
+    try:
+        from voxline.providers.stt.whisper import WhisperSpeechToText
+    except ImportError as exc:
+        raise _missing("whisper", "faster-whisper", _LOCAL_HINT, exc) from exc
+    return await WhisperSpeechToText.create(spec, context.executor, language=context.language)
+
+
+async def _llama_cpp(spec: LlamaCppLlm, context: BuildContext) -> LanguageModel:
+    try:
+        from voxline.providers.llm.llama_cpp import LlamaCppLanguageModel
+    except ImportError as exc:
+        raise _missing("llama_cpp", "llama-cpp-python", _LOCAL_HINT, exc) from exc
+    return await LlamaCppLanguageModel.create(spec, context.executor)
+
+
+async def _piper(spec: PiperTts, context: BuildContext) -> TextToSpeech:
+    try:
+        from voxline.providers.tts.piper import PiperTextToSpeech
+    except ImportError as exc:
+        raise _missing("piper", "piper-tts", _PIPER_HINT, exc) from exc
+    return await PiperTextToSpeech.create(spec, context.executor)
+
+
+def _missing(provider: str, package: str, hint: str, exc: ImportError) -> ProviderUnavailable:
+    return ProviderUnavailable(
+        f"the {provider!r} provider needs the {package!r} package ({hint}): {exc}"
+    )
+
+
+STT_FACTORIES: dict[type[BaseModel], Factory[SpeechToText]] = {
+    ScriptedStt: _scripted_stt,
+    WhisperStt: _whisper,
+}
+LLM_FACTORIES: dict[type[BaseModel], Factory[LanguageModel]] = {
+    ScriptedLlm: _scripted_llm,
+    LlamaCppLlm: _llama_cpp,
+}
+TTS_FACTORIES: dict[type[BaseModel], Factory[TextToSpeech]] = {
+    ScriptedTts: _scripted_tts,
+    PiperTts: _piper,
+}
+
+
+class ProviderRegistry:
+    """The process's providers. `build` is called per call and is a few dict look-ups once
+    the providers exist; `warm_up` loads and exercises the models a spec uses, at start-up."""
+
+    def __init__(self, executor: InferenceExecutor) -> None:
+        self._executor = executor
+        self._stt = _Providers(STT_FACTORIES)
+        self._llm = _Providers(LLM_FACTORIES)
+        self._tts = _Providers(TTS_FACTORIES)
+
+    async def build(self, spec: AgentSpec) -> ProviderSet:
+        """The agent's three providers, the missing ones built concurrently.
+
+        Raises ProviderUnavailable naming what is missing (every failure, in one message)."""
+        context = BuildContext(self._executor, spec.language)
+        stt, llm, tts = await asyncio.gather(
+            self._stt.get(spec.stt, context),
+            self._llm.get(spec.llm, context),
+            self._tts.get(spec.tts, context),
+            return_exceptions=True,
+        )
+        failures = [result for result in (stt, llm, tts) if isinstance(result, BaseException)]
+        if failures:
+            raise _combined(failures)
+        return ProviderSet(
+            stt=cast(SpeechToText, stt), llm=cast(LanguageModel, llm), tts=cast(TextToSpeech, tts)
+        )
+
+    async def warm_up(self, spec: AgentSpec) -> None:
+        """Build the agent's providers and warm each one that can be, once per process."""
+        await self.build(spec)
+        context = BuildContext(self._executor, spec.language)
+        await self._stt.warm_up(spec.stt, context)
+        await self._llm.warm_up(spec.llm, context)
+        await self._tts.warm_up(spec.tts, context)
+
+
+class _Providers(Generic[P]):
+    """One role's providers, one per distinct spec and language, each built (and warmed) at
+    most once even when many calls ask at the same time."""
+
+    def __init__(self, factories: Mapping[type[BaseModel], Factory[P]]) -> None:
+        self._factories = factories
+        self._built: dict[str, P] = {}
+        self._warmed: set[str] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def get(self, part: BaseModel, context: BuildContext) -> P:
+        key = _key(part, context)
+        provider = self._built.get(key)
+        if provider is not None:
+            return provider
+        async with self._locks.setdefault(key, asyncio.Lock()):
+            provider = self._built.get(key)
+            if provider is None:
+                provider = await _unavailable_on_error(
+                    "could not be built", part, self._factory(part)(part, context)
+                )
+                self._built[key] = provider
+            return provider
+
+    async def warm_up(self, part: BaseModel, context: BuildContext) -> None:
+        provider = await self.get(part, context)
+        key = _key(part, context)
+        async with self._locks[key]:
+            if key in self._warmed:
+                return
+            if isinstance(provider, WarmsUp):
+                await _unavailable_on_error("failed to warm up", part, provider.warm_up())
+            self._warmed.add(key)
+
+    def _factory(self, part: BaseModel) -> Factory[P]:
+        factory = self._factories.get(type(part))
+        if factory is None:
+            raise ProviderUnavailable(f"no provider is registered for {type(part).__name__}")
+        return factory
+
+
+async def _unavailable_on_error(failed: str, part: BaseModel, step: Awaitable[T]) -> T:
+    """Await `step`; any failure becomes ProviderUnavailable (already-clear ones pass as is)."""
+    try:
+        return await step
+    except ProviderUnavailable:
+        raise
+    except Exception as exc:
+        provider = getattr(part, "provider", type(part).__name__)
+        raise ProviderUnavailable(f"the {provider!r} provider {failed}: {exc}") from exc
+
+
+def _combined(failures: list[BaseException]) -> BaseException:
+    for failure in failures:
+        if not isinstance(failure, ProviderUnavailable):
+            return failure
+    if len(failures) == 1:
+        return failures[0]
+    return ProviderUnavailable("; ".join(str(failure) for failure in failures))
+
+
+def _key(part: BaseModel, context: BuildContext) -> str:
+    return f"{type(part).__name__}:{context.language}:{part.model_dump_json()}"

@@ -1,0 +1,243 @@
+import asyncio
+import os
+import subprocess
+import sys
+import textwrap
+import types
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+import voxline
+from voxline.agent_spec import (
+    AgentSpec,
+    LlamaCppLlm,
+    PiperTts,
+    ScriptedLlm,
+    ScriptedStt,
+    ScriptedTts,
+    WhisperStt,
+)
+from voxline.providers.base import ProviderUnavailable, SpeechToText
+from voxline.providers.executor import InferenceExecutor
+from voxline.providers.registry import STT_FACTORIES, BuildContext, ProviderRegistry
+from voxline.providers.scripted import (
+    ScriptedLanguageModel,
+    ScriptedSpeechToText,
+    ScriptedTextToSpeech,
+)
+
+
+def scripted_agent(transcript: str = "hello", language: str = "en") -> AgentSpec:
+    return AgentSpec(
+        name="test",
+        language=language,
+        stt=ScriptedStt(transcripts=[transcript]),
+        llm=ScriptedLlm(),
+        tts=ScriptedTts(),
+    )
+
+
+@pytest.fixture
+async def registry() -> AsyncIterator[ProviderRegistry]:
+    executor = InferenceExecutor(threads=1)
+    yield ProviderRegistry(executor)
+    executor.shutdown()
+
+
+class WarmableStt(ScriptedSpeechToText):
+    def __init__(self, spec: ScriptedStt) -> None:
+        super().__init__(spec)
+        self.warm_ups = 0
+
+    async def warm_up(self) -> None:
+        self.warm_ups += 1
+
+
+async def test_scripted_spec_builds_scripted_providers(registry: ProviderRegistry) -> None:
+    providers = await registry.build(scripted_agent())
+    assert isinstance(providers.stt, ScriptedSpeechToText)
+    assert isinstance(providers.llm, ScriptedLanguageModel)
+    assert isinstance(providers.tts, ScriptedTextToSpeech)
+
+
+async def test_same_spec_reuses_the_same_providers(registry: ProviderRegistry) -> None:
+    first = await registry.build(scripted_agent())
+    second = await registry.build(scripted_agent())
+    assert first.stt is second.stt
+    assert first.llm is second.llm
+    assert first.tts is second.tts
+
+
+async def test_different_provider_specs_get_different_providers(
+    registry: ProviderRegistry,
+) -> None:
+    first = await registry.build(scripted_agent("one"))
+    second = await registry.build(scripted_agent("two"))
+    assert first.stt is not second.stt
+    assert first.llm is second.llm
+
+
+async def test_language_is_part_of_the_cache_key(registry: ProviderRegistry) -> None:
+    english = await registry.build(scripted_agent(language="en"))
+    german = await registry.build(scripted_agent(language="de"))
+    assert english.stt is not german.stt
+
+
+async def test_local_factory_passes_spec_executor_and_language(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    created: list[tuple[WhisperStt, InferenceExecutor, str]] = []
+
+    class FakeWhisper(ScriptedSpeechToText):
+        @classmethod
+        async def create(
+            cls, spec: WhisperStt, executor: InferenceExecutor, *, language: str
+        ) -> "FakeWhisper":
+            created.append((spec, executor, language))
+            return cls(ScriptedStt())
+
+    module = types.ModuleType("voxline.providers.stt.whisper")
+    module.WhisperSpeechToText = FakeWhisper  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "voxline.providers.stt.whisper", module)
+    executor = InferenceExecutor(threads=1)
+    spec = scripted_agent(language="en-GB").model_copy(update={"stt": WhisperStt()})
+    providers = await ProviderRegistry(executor).build(spec)
+    executor.shutdown()
+    assert isinstance(providers.stt, FakeWhisper)
+    assert created == [(WhisperStt(), executor, "en-GB")]
+
+
+async def test_concurrent_builds_create_each_provider_once(
+    registry: ProviderRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = 0
+
+    async def slow_factory(spec: ScriptedStt, context: BuildContext) -> SpeechToText:
+        nonlocal created
+        created += 1
+        await asyncio.sleep(0.01)
+        return ScriptedSpeechToText(spec)
+
+    monkeypatch.setitem(STT_FACTORIES, ScriptedStt, slow_factory)
+    results = await asyncio.gather(*(registry.build(scripted_agent()) for _ in range(20)))
+    assert created == 1
+    assert len({id(providers.stt) for providers in results}) == 1
+
+
+@pytest.mark.parametrize(
+    ("module", "part", "package"),
+    [
+        ("voxline.providers.stt.whisper", {"stt": WhisperStt()}, "faster-whisper"),
+        ("voxline.providers.llm.llama_cpp", {"llm": LlamaCppLlm()}, "llama-cpp-python"),
+        ("voxline.providers.tts.piper", {"tts": PiperTts()}, "piper-tts"),
+    ],
+)
+async def test_missing_local_package_is_unavailable_naming_it(
+    registry: ProviderRegistry,
+    monkeypatch: pytest.MonkeyPatch,
+    module: str,
+    part: dict[str, object],
+    package: str,
+) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # makes the import fail
+    spec = scripted_agent().model_copy(update=part)
+    with pytest.raises(ProviderUnavailable, match=package):
+        await registry.build(spec)
+
+
+async def test_every_missing_provider_is_named_in_one_error(
+    registry: ProviderRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "voxline.providers.stt.whisper", None)
+    monkeypatch.setitem(sys.modules, "voxline.providers.tts.piper", None)
+    spec = scripted_agent().model_copy(update={"stt": WhisperStt(), "tts": PiperTts()})
+    with pytest.raises(ProviderUnavailable) as error:
+        await registry.build(spec)
+    assert "faster-whisper" in str(error.value)
+    assert "piper-tts" in str(error.value)
+
+
+async def test_failing_factory_is_unavailable_and_retried_on_the_next_build(
+    registry: ProviderRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attempts = 0
+
+    async def flaky_factory(spec: ScriptedStt, context: BuildContext) -> SpeechToText:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            raise OSError("model file is still downloading")
+        return ScriptedSpeechToText(spec)
+
+    monkeypatch.setitem(STT_FACTORIES, ScriptedStt, flaky_factory)
+    with pytest.raises(ProviderUnavailable, match="still downloading"):
+        await registry.build(scripted_agent())
+    providers = await registry.build(scripted_agent())
+    assert isinstance(providers.stt, ScriptedSpeechToText)
+
+
+async def test_spec_without_a_registered_factory_is_unavailable(
+    registry: ProviderRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delitem(STT_FACTORIES, ScriptedStt)
+    with pytest.raises(ProviderUnavailable, match="no provider is registered for ScriptedStt"):
+        await registry.build(scripted_agent())
+
+
+async def test_warm_up_warms_each_provider_once(
+    registry: ProviderRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def factory(spec: ScriptedStt, context: BuildContext) -> SpeechToText:
+        return WarmableStt(spec)
+
+    monkeypatch.setitem(STT_FACTORIES, ScriptedStt, factory)
+    await registry.warm_up(scripted_agent())
+    await registry.warm_up(scripted_agent())
+    stt = (await registry.build(scripted_agent())).stt
+    assert isinstance(stt, WarmableStt)
+    assert stt.warm_ups == 1
+
+
+async def test_warm_up_failure_is_unavailable(
+    registry: ProviderRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class BrokenStt(ScriptedSpeechToText):
+        async def warm_up(self) -> None:
+            raise RuntimeError("onnx session failed")
+
+    async def factory(spec: ScriptedStt, context: BuildContext) -> SpeechToText:
+        return BrokenStt(spec)
+
+    monkeypatch.setitem(STT_FACTORIES, ScriptedStt, factory)
+    with pytest.raises(ProviderUnavailable, match="onnx session failed"):
+        await registry.warm_up(scripted_agent())
+
+
+def test_scripted_agents_never_import_model_engines() -> None:
+    script = textwrap.dedent(
+        """
+        import asyncio, sys
+        from voxline.agent_spec import AgentSpec, ScriptedLlm, ScriptedStt, ScriptedTts
+        from voxline.providers.executor import InferenceExecutor
+        from voxline.providers.registry import ProviderRegistry
+
+        spec = AgentSpec(name="t", stt=ScriptedStt(), llm=ScriptedLlm(), tts=ScriptedTts())
+        asyncio.run(ProviderRegistry(InferenceExecutor(1)).build(spec))
+        engines = {"torch", "faster_whisper", "ctranslate2", "llama_cpp", "piper", "onnxruntime"}
+        print(sorted(engines & set(sys.modules)))
+        """
+    )
+    # The child must find this very package, however the test run put it on the path.
+    source_root = str(Path(voxline.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": source_root}
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env=env,
+    )
+    assert result.stdout.strip() == "[]"
