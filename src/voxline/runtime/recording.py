@@ -7,8 +7,12 @@ or interrupted, with the text the caller actually heard): a crash loses nothing 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import asyncio
+import logging
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol
+
+logger = logging.getLogger(__name__)
 
 ItemRole = Literal["caller", "agent", "tool_call", "tool_result", "dtmf"]
 
@@ -67,3 +71,38 @@ class MemoryRecorder:
 
     def transcript(self) -> list[TranscriptItem]:
         return [self.items[seq] for seq in sorted(self.items)]
+
+
+class QueuedRecorder:
+    """Writes through another recorder from a background task, in order, so that a slow
+    database never delays the conversation. `aclose()` waits until everything is written.
+
+    A failed write is logged and retried once; it never reaches the runtime.
+    """
+
+    def __init__(self, inner: CallRecorder) -> None:
+        self._inner = inner
+        self._queue: asyncio.Queue[TranscriptItem | TurnMetrics | None] = asyncio.Queue()
+        self._writer = asyncio.create_task(self._drain(), name="voxline-recorder")
+
+    async def record_item(self, item: TranscriptItem) -> None:
+        self._queue.put_nowait(replace(item, data=dict(item.data)))
+
+    async def record_metrics(self, metrics: TurnMetrics) -> None:
+        self._queue.put_nowait(replace(metrics))
+
+    async def aclose(self) -> None:
+        self._queue.put_nowait(None)
+        await asyncio.shield(self._writer)
+
+    async def _drain(self) -> None:
+        while (entry := await self._queue.get()) is not None:
+            for attempt in (1, 2):
+                try:
+                    if isinstance(entry, TranscriptItem):
+                        await self._inner.record_item(entry)
+                    else:
+                        await self._inner.record_metrics(entry)
+                    break
+                except Exception:
+                    logger.exception("recording failed (attempt %d of 2)", attempt)
