@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar, cast, runtime_checkable
 
 from pydantic import BaseModel
@@ -51,6 +52,8 @@ class BuildContext:
 
     executor: InferenceExecutor
     language: str
+    model_dir: Path | None = None
+    """Where assembled model files are cached (the data directory's `models/`)."""
 
 
 Factory = Callable[[Any, BuildContext], Awaitable[P]]
@@ -91,7 +94,7 @@ async def _llama_cpp(spec: LlamaCppLlm, context: BuildContext) -> LanguageModel:
         from voxline.providers.llm.llama_cpp import LlamaCppLanguageModel
     except ImportError as exc:
         raise _missing("llama_cpp", "llama-cpp-python", _LOCAL_HINT, exc) from exc
-    return await LlamaCppLanguageModel.create(spec, context.executor)
+    return await LlamaCppLanguageModel.create(spec, context.executor, cache_dir=context.model_dir)
 
 
 async def _piper(spec: PiperTts, context: BuildContext) -> TextToSpeech:
@@ -126,8 +129,9 @@ class ProviderRegistry:
     """The process's providers. `build` is called per call and is a few dict look-ups once
     the providers exist; `warm_up` loads and exercises the models a spec uses, at start-up."""
 
-    def __init__(self, executor: InferenceExecutor) -> None:
+    def __init__(self, executor: InferenceExecutor, model_dir: Path | None = None) -> None:
         self._executor = executor
+        self._model_dir = model_dir
         self._stt = _Providers(STT_FACTORIES)
         self._llm = _Providers(LLM_FACTORIES)
         self._tts = _Providers(TTS_FACTORIES)
@@ -136,7 +140,7 @@ class ProviderRegistry:
         """The agent's three providers, the missing ones built concurrently.
 
         Raises ProviderUnavailable naming what is missing (every failure, in one message)."""
-        context = BuildContext(self._executor, spec.language)
+        context = BuildContext(self._executor, spec.language, self._model_dir)
         stt, llm, tts = await asyncio.gather(
             self._stt.get(spec.stt, context),
             self._llm.get(spec.llm, context),
@@ -153,7 +157,7 @@ class ProviderRegistry:
     async def warm_up(self, spec: AgentSpec) -> None:
         """Build the agent's providers and warm each one that can be, once per process."""
         await self.build(spec)
-        context = BuildContext(self._executor, spec.language)
+        context = BuildContext(self._executor, spec.language, self._model_dir)
         await self._stt.warm_up(spec.stt, context)
         await self._llm.warm_up(spec.llm, context)
         await self._tts.warm_up(spec.tts, context)

@@ -1,0 +1,1 @@
+"""Twilio: TwiML, webhook signatures, the media-stream wire format, and the REST calls."""

@@ -1,0 +1,1 @@
+"""Simulated far ends of a call (the Twilio side of a media stream), for tests and benchmarks."""
