@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+from pydantic.alias_generators import to_camel
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
+_CREDENTIAL_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_WS_BASE_URL = r"^wss?://[^\s/?#@]+(/[^\s?#]*)?$"
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # JSON (the REST API) is camelCase; Python code and the stored spec use field names.
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
 
 # --- speech to text -------------------------------------------------------------------------
@@ -42,7 +47,58 @@ class ScriptedStt(_Spec):
     latency_ms: int = Field(default=150, ge=0, le=10_000)
 
 
-SttSpec = Annotated[WhisperStt | ScriptedStt, Field(discriminator="provider")]
+class DeepgramStt(_Spec):
+    """Deepgram live streaming recognition (WebSocket /v1/listen) with interim results."""
+
+    provider: Literal["deepgram"] = "deepgram"
+    model: str = Field(default="nova-3", min_length=1, max_length=100)
+    language: str | None = Field(
+        default=None, max_length=20, description="Deepgram language code; the agent's if unset."
+    )
+    endpointing_ms: int = Field(
+        default=300, ge=10, le=10_000, description="Silence after which Deepgram ends a phrase."
+    )
+    utterance_end_ms: int = Field(
+        default=1000,
+        ge=1000,
+        le=5000,
+        description="Word gap that raises an utterance-end event (needs interim results).",
+    )
+    interim_results: bool = True
+    smart_format: bool = True
+    punctuate: bool = True
+    keepalive_interval_ms: int = Field(
+        default=4000,
+        ge=50,
+        le=9000,
+        description="KeepAlive sent after this long without audio (Deepgram closes at 10 s).",
+    )
+    finalize_timeout_ms: int = Field(
+        default=1000,
+        ge=50,
+        le=10_000,
+        description="Longest wait for the result of a Finalize before using the finals so far.",
+    )
+    connect_timeout_ms: int = Field(default=5000, ge=100, le=60_000)
+    base_url: str = Field(default="wss://api.deepgram.com", pattern=_WS_BASE_URL)
+    api_key_ref: str | None = Field(
+        default="deepgram",
+        pattern=_CREDENTIAL_NAME,
+        description="Name of the credential holding the API key; None sends no key "
+        "(a self-hosted Deepgram without auth).",
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    def credential_name(self) -> str | None:
+        """The credential this recognizer authenticates with; None sends no key."""
+        return self.api_key_ref
+
+
+SttSpec = Annotated[WhisperStt | ScriptedStt | DeepgramStt, Field(discriminator="provider")]
 
 
 # --- language model -------------------------------------------------------------------------
@@ -95,7 +151,96 @@ class ScriptedLlm(_Spec):
     tokens_per_second: float = Field(default=50.0, gt=0, le=10_000)
 
 
-LlmSpec = Annotated[LlamaCppLlm | ScriptedLlm, Field(discriminator="provider")]
+_BASE_URL = r"^https?://[^\s/?#@]+(/[^\s?#]*)?$"
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
+# Set by the provider itself: credentials go through `api_key_ref`, never a stored header.
+_RESERVED_HEADERS = frozenset(
+    {"authorization", "x-api-key", "content-type", "content-length", "host", "connection"}
+)
+
+
+def _check_extra_headers(headers: dict[str, str]) -> dict[str, str]:
+    if len(headers) > 20:
+        raise ValueError("at most 20 extra headers")
+    for name, value in headers.items():
+        if not _HEADER_NAME.match(name):
+            raise ValueError(f"invalid header name {name!r}")
+        if name.lower() in _RESERVED_HEADERS:
+            raise ValueError(f"header {name!r} is set by voxline (name a key with apiKeyRef)")
+        if len(value) > 2000 or any(char in value for char in "\r\n\0"):
+            raise ValueError(f"invalid value for header {name!r}")
+    return headers
+
+
+class OpenAiLlm(_Spec):
+    """Any OpenAI-compatible Chat Completions server: OpenAI, Groq, Together, Fireworks,
+    Ollama, vLLM, llama.cpp server, LM Studio (set `base_url`)."""
+
+    provider: Literal["openai"] = "openai"
+    model: str = Field(min_length=1, max_length=200)
+    base_url: str = Field(default="https://api.openai.com/v1", pattern=_BASE_URL)
+    api_key_ref: str | None = Field(
+        default=None,
+        pattern=_CREDENTIAL_NAME,
+        description="Name of the credential holding the API key; 'openai' when base_url is "
+        "OpenAI's own. Other servers get no key unless one is named here.",
+    )
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    max_tokens: int | None = Field(default=None, ge=1, le=32_768)
+    first_token_timeout_ms: int = Field(default=3000, ge=100, le=120_000)
+    extra_headers: dict[str, str] = Field(default_factory=dict)
+
+    _headers = field_validator("extra_headers")(_check_extra_headers)
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    def credential_name(self) -> str | None:
+        """The credential this model authenticates with; None sends no key."""
+        if self.api_key_ref is not None:
+            return self.api_key_ref
+        return "openai" if urlsplit(self.base_url).hostname == "api.openai.com" else None
+
+
+class AnthropicLlm(_Spec):
+    """Anthropic's Messages API (Claude)."""
+
+    provider: Literal["anthropic"] = "anthropic"
+    model: str = Field(min_length=1, max_length=200)
+    base_url: str = Field(default="https://api.anthropic.com", pattern=_BASE_URL)
+    api_key_ref: str | None = Field(
+        default=None,
+        pattern=_CREDENTIAL_NAME,
+        description="Name of the credential holding the API key; 'anthropic' when base_url is "
+        "Anthropic's own. Other servers get no key unless one is named here.",
+    )
+    max_tokens: int = Field(default=1024, ge=1, le=64_000)
+    temperature: float | None = Field(default=None, ge=0.0, le=1.0)
+    first_token_timeout_ms: int = Field(default=3000, ge=100, le=120_000)
+    prompt_caching: bool = Field(
+        default=True, description="Mark the system prompt and history cacheable (faster turns)."
+    )
+    extra_headers: dict[str, str] = Field(default_factory=dict)
+
+    _headers = field_validator("extra_headers")(_check_extra_headers)
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    def credential_name(self) -> str | None:
+        """The credential this model authenticates with; None sends no key."""
+        if self.api_key_ref is not None:
+            return self.api_key_ref
+        return "anthropic" if urlsplit(self.base_url).hostname == "api.anthropic.com" else None
+
+
+LlmSpec = Annotated[
+    LlamaCppLlm | ScriptedLlm | OpenAiLlm | AnthropicLlm, Field(discriminator="provider")
+]
 
 
 # --- text to speech -------------------------------------------------------------------------
@@ -120,7 +265,93 @@ class ScriptedTts(_Spec):
     ms_per_character: float = Field(default=60.0, gt=0, le=1000)
 
 
-TtsSpec = Annotated[PiperTts | ScriptedTts, Field(discriminator="provider")]
+class CartesiaTts(_Spec):
+    """Cartesia Sonic over one WebSocket per call (/tts/websocket); the clauses of one agent
+    message continue one context, so prosody flows across them."""
+
+    provider: Literal["cartesia"] = "cartesia"
+    model: str = Field(default="sonic-2", min_length=1, max_length=100)
+    voice_id: str = Field(min_length=1, max_length=200)
+    language: str | None = Field(
+        default=None, max_length=10, description="Cartesia language code; the agent's if unset."
+    )
+    cartesia_version: str = Field(
+        default="2024-11-13",
+        pattern=r"^\d{4}-\d{2}-\d{2}$",
+        description="API version sent as the Cartesia-Version header.",
+    )
+    connect_timeout_ms: int = Field(default=5000, ge=100, le=60_000)
+    response_timeout_ms: int = Field(
+        default=5000,
+        ge=100,
+        le=60_000,
+        description="Longest wait for the next message of a clause before it fails.",
+    )
+    base_url: str = Field(default="wss://api.cartesia.ai", pattern=_WS_BASE_URL)
+    api_key_ref: str | None = Field(
+        default="cartesia",
+        pattern=_CREDENTIAL_NAME,
+        description="Name of the credential holding the API key; None sends no key.",
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    def credential_name(self) -> str | None:
+        """The credential this voice authenticates with; None sends no key."""
+        return self.api_key_ref
+
+
+class ElevenLabsVoiceSettings(_Spec):
+    stability: float = Field(default=0.5, ge=0.0, le=1.0)
+    similarity_boost: float = Field(default=0.8, ge=0.0, le=1.0)
+    style: float = Field(default=0.0, ge=0.0, le=1.0)
+    use_speaker_boost: bool = False
+    speed: float = Field(default=1.0, ge=0.7, le=1.2)
+
+
+class ElevenLabsTts(_Spec):
+    """ElevenLabs streaming input (WebSocket /v1/text-to-speech/{voice}/stream-input), one
+    connection per clause, the next one always opened ahead."""
+
+    provider: Literal["elevenlabs"] = "elevenlabs"
+    voice_id: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_-]+$")
+    model: str = Field(default="eleven_flash_v2_5", min_length=1, max_length=100)
+    language: str | None = Field(
+        default=None,
+        pattern=r"^[a-z]{2,3}$",
+        description="ISO 639-1 code enforced on the model (only some models accept one).",
+    )
+    voice_settings: ElevenLabsVoiceSettings = Field(default_factory=ElevenLabsVoiceSettings)
+    connect_timeout_ms: int = Field(default=5000, ge=100, le=60_000)
+    response_timeout_ms: int = Field(
+        default=5000,
+        ge=100,
+        le=60_000,
+        description="Longest wait for the next message of a clause before it fails.",
+    )
+    base_url: str = Field(default="wss://api.elevenlabs.io", pattern=_WS_BASE_URL)
+    api_key_ref: str | None = Field(
+        default="elevenlabs",
+        pattern=_CREDENTIAL_NAME,
+        description="Name of the credential holding the API key; None sends no key.",
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    def credential_name(self) -> str | None:
+        """The credential this voice authenticates with; None sends no key."""
+        return self.api_key_ref
+
+
+TtsSpec = Annotated[
+    PiperTts | ScriptedTts | CartesiaTts | ElevenLabsTts, Field(discriminator="provider")
+]
 
 
 # --- tools ----------------------------------------------------------------------------------
@@ -227,6 +458,16 @@ class AgentSpec(_Spec):
     stt: SttSpec = Field(default_factory=WhisperStt)
     llm: LlmSpec = Field(default_factory=LlamaCppLlm)
     tts: TtsSpec = Field(default_factory=PiperTts)
+    llm_fallbacks: list[LlmSpec] = Field(
+        default_factory=list,
+        max_length=4,
+        description="Tried in order when the LLM fails or stalls before it says anything.",
+    )
+    tts_fallbacks: list[TtsSpec] = Field(
+        default_factory=list,
+        max_length=4,
+        description="Tried in order when speech synthesis fails before a clause's first audio.",
+    )
     tools: list[ToolSpec] = Field(default_factory=list)
     turn_taking: TurnTaking = Field(default_factory=TurnTaking)
     limits: Limits = Field(default_factory=Limits)

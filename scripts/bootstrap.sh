@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Create .venv if missing and install voxline with its extras into it. The install is skipped
+# while pyproject.toml is older than the stamp left by the last successful install.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+VENV=.venv
+STAMP="$VENV/.voxline-installed"
+
+find_python() {
+    local candidate
+    for candidate in "${PYTHON:-}" python3.11 python3.12 python3.13 python3; do
+        if [[ -n "$candidate" ]] && command -v "$candidate" >/dev/null 2>&1 \
+            && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            echo "$candidate"
+            return 0
+        fi
+    done
+    return 1
+}
+
+if [[ ! -x "$VENV/bin/python" ]]; then
+    if ! python=$(find_python); then
+        echo "bootstrap: no Python 3.11 or newer found: install one, or set PYTHON=/path/to/python3.11" >&2
+        exit 1
+    fi
+    echo "bootstrap: creating $VENV with $python" >&2
+    "$python" -m venv "$VENV"
+fi
+
+if [[ ! -f "$STAMP" || pyproject.toml -nt "$STAMP" ]]; then
+    echo "bootstrap: installing voxline[local,piper,dev] into $VENV" >&2
+    # llama.cpp's native CPU detection builds code that crashes on CPUs reporting AMX:
+    # build llama-cpp-python for a fixed AVX2 baseline instead.
+    export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON}"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[local,piper,dev]"
+    touch "$STAMP"
+fi

@@ -1,0 +1,158 @@
+"""Instances: one person's context for an agent (prompt variables, external reference, memory).
+
+Memory is a list of notes carried from earlier calls, each `{"text", "created_at"}` in the row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxline.ids import new_id
+from voxline.store.agents import get_agent
+from voxline.store.errors import Conflict, NotFound
+from voxline.store.models import InstanceRow
+from voxline.store.pagination import Page, paginate
+from voxline.store.types import utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class MemoryNote:
+    text: str
+    created_at: datetime
+
+
+def memory_notes(row: InstanceRow) -> list[MemoryNote]:
+    """The instance's memory, oldest note first."""
+    return [
+        MemoryNote(text=note["text"], created_at=datetime.fromisoformat(note["created_at"]))
+        for note in row.memory
+    ]
+
+
+def _dump_memory(notes: list[MemoryNote]) -> list[dict[str, str]]:
+    return [{"text": note.text, "created_at": note.created_at.isoformat()} for note in notes]
+
+
+async def create_instance(
+    session: AsyncSession,
+    workspace_id: str,
+    *,
+    agent_id: str,
+    external_ref: str | None,
+    variables: dict[str, str],
+    memory: list[MemoryNote],
+) -> InstanceRow:
+    """A new instance of the workspace's agent; `NotFound` (param agentId) if there is none."""
+    await get_agent(session, workspace_id, agent_id, param="agentId")
+    now = utcnow()
+    row = InstanceRow(
+        id=new_id("inst"),
+        workspace_id=workspace_id,
+        agent_id=agent_id,
+        external_ref=external_ref,
+        variables=dict(variables),
+        memory=_dump_memory(memory),
+        created_at=now,
+        updated_at=now,
+    )
+    await _check_external_ref_free(session, row)
+    session.add(row)
+    await _flush_unique(session, row)
+    return row
+
+
+async def get_instance(
+    session: AsyncSession, workspace_id: str, instance_id: str, *, for_update: bool = False
+) -> InstanceRow:
+    """The workspace's instance; `NotFound` if it has none with that ID."""
+    statement = select(InstanceRow).where(
+        InstanceRow.id == instance_id, InstanceRow.workspace_id == workspace_id
+    )
+    if for_update:
+        statement = statement.with_for_update()
+    row = await session.scalar(statement)
+    if row is None:
+        raise NotFound("instance", instance_id)
+    return row
+
+
+async def list_instances(
+    session: AsyncSession,
+    workspace_id: str,
+    *,
+    agent_id: str | None = None,
+    limit: int,
+    after: str | None,
+) -> Page[InstanceRow]:
+    """The workspace's instances, newest first, optionally only those of one agent."""
+    statement = select(InstanceRow).where(InstanceRow.workspace_id == workspace_id)
+    if agent_id is not None:
+        statement = statement.where(InstanceRow.agent_id == agent_id)
+    return await paginate(session, statement, InstanceRow.id, limit=limit, after=after)
+
+
+async def update_instance(
+    session: AsyncSession,
+    row: InstanceRow,
+    *,
+    external_ref: str | None,
+    variables: dict[str, str],
+    memory: list[MemoryNote],
+) -> InstanceRow:
+    """Give the instance these values (all three: the caller merges partial updates)."""
+    row.external_ref = external_ref
+    row.variables = dict(variables)
+    row.memory = _dump_memory(memory)
+    row.updated_at = utcnow()
+    await _check_external_ref_free(session, row)
+    await _flush_unique(session, row)
+    return row
+
+
+async def add_memory_note(session: AsyncSession, row: InstanceRow, text: str) -> InstanceRow:
+    """Append a note, dated now, to the instance's memory (get `row` with `for_update=True`)."""
+    row.memory = [*row.memory, *_dump_memory([MemoryNote(text=text, created_at=utcnow())])]
+    row.updated_at = utcnow()
+    await session.flush()
+    return row
+
+
+async def delete_instance(session: AsyncSession, workspace_id: str, instance_id: str) -> None:
+    row = await get_instance(session, workspace_id, instance_id)
+    await session.delete(row)
+    await session.flush()
+
+
+async def _check_external_ref_free(session: AsyncSession, row: InstanceRow) -> None:
+    if row.external_ref is None:
+        return
+    with session.no_autoflush:  # the row's own pending change would hit the constraint first
+        clash = await session.scalar(
+            select(InstanceRow.id).where(
+                InstanceRow.agent_id == row.agent_id,
+                InstanceRow.external_ref == row.external_ref,
+                InstanceRow.id != row.id,
+            )
+        )
+    if clash is not None:
+        raise _duplicate_ref(row)
+
+
+async def _flush_unique(session: AsyncSession, row: InstanceRow) -> None:
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        # Another transaction took the same external reference after our check.
+        raise _duplicate_ref(row) from exc
+
+
+def _duplicate_ref(row: InstanceRow) -> Conflict:
+    return Conflict(
+        f"agent {row.agent_id!r} already has an instance with externalRef {row.external_ref!r}",
+        param="externalRef",
+    )

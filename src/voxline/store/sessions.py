@@ -1,0 +1,158 @@
+"""Sessions (one per call): created pending, then in progress, then completed or failed.
+
+Every status change goes through `session_state.check_transition` with the row locked, so two
+processes racing to finish the same call cannot both succeed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from voxline.ids import new_id
+from voxline.store.errors import NotFound
+from voxline.store.models import SessionRow
+from voxline.store.pagination import Page, paginate
+from voxline.store.session_state import Channel, Direction, SessionStatus, check_transition
+from voxline.store.types import utcnow
+
+
+async def create_session(
+    session: AsyncSession,
+    *,
+    workspace_id: str,
+    agent_id: str,
+    channel: Channel,
+    direction: Direction,
+    instance_id: str | None = None,
+    from_number: str | None = None,
+    to_number: str | None = None,
+    call_sid: str | None = None,
+) -> SessionRow:
+    """A new pending session."""
+    now = utcnow()
+    row = SessionRow(
+        id=new_id("sess"),
+        workspace_id=workspace_id,
+        agent_id=agent_id,
+        instance_id=instance_id,
+        channel=Channel(channel).value,
+        direction=Direction(direction).value,
+        status=SessionStatus.PENDING.value,
+        from_number=from_number,
+        to_number=to_number,
+        call_sid=call_sid,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def get_session(
+    session: AsyncSession,
+    session_id: str,
+    *,
+    workspace_id: str | None = None,
+    for_update: bool = False,
+) -> SessionRow:
+    """The session (within `workspace_id` when given); `NotFound` otherwise."""
+    statement = select(SessionRow).where(SessionRow.id == session_id)
+    if workspace_id is not None:
+        statement = statement.where(SessionRow.workspace_id == workspace_id)
+    if for_update:
+        statement = statement.with_for_update()
+    row = await session.scalar(statement)
+    if row is None:
+        raise NotFound("session", session_id)
+    return row
+
+
+async def find_session_by_call_sid(session: AsyncSession, call_sid: str) -> SessionRow | None:
+    """The most recent session of a Twilio call, if any."""
+    statement = (
+        select(SessionRow)
+        .where(SessionRow.call_sid == call_sid)
+        .order_by(SessionRow.id.desc())
+        .limit(1)
+    )
+    return await session.scalar(statement)
+
+
+async def list_sessions(
+    session: AsyncSession,
+    workspace_id: str,
+    *,
+    agent_id: str | None = None,
+    status: SessionStatus | None = None,
+    limit: int,
+    after: str | None,
+) -> Page[SessionRow]:
+    """The workspace's sessions, newest first, optionally one agent's and/or in one status."""
+    statement = select(SessionRow).where(SessionRow.workspace_id == workspace_id)
+    if agent_id is not None:
+        statement = statement.where(SessionRow.agent_id == agent_id)
+    if status is not None:
+        statement = statement.where(SessionRow.status == SessionStatus(status).value)
+    return await paginate(session, statement, SessionRow.id, limit=limit, after=after)
+
+
+async def mark_in_progress(
+    session: AsyncSession,
+    session_id: str,
+    *,
+    call_sid: str | None = None,
+    stream_sid: str | None = None,
+    started_at: datetime | None = None,
+) -> SessionRow:
+    """pending -> in_progress; `IllegalTransition` from any other status."""
+    row = await _transition(session, session_id, SessionStatus.IN_PROGRESS)
+    row.started_at = started_at or row.updated_at
+    if call_sid is not None:
+        row.call_sid = call_sid
+    if stream_sid is not None:
+        row.stream_sid = stream_sid
+    await session.flush()
+    return row
+
+
+async def record_first_response(
+    session: AsyncSession, session_id: str, first_response_ms: float
+) -> SessionRow:
+    """Store the call's first-response latency (first agent audio sent minus stream start)."""
+    row = await get_session(session, session_id, for_update=True)
+    row.first_response_ms = first_response_ms
+    row.updated_at = utcnow()
+    await session.flush()
+    return row
+
+
+async def finish(
+    session: AsyncSession,
+    session_id: str,
+    *,
+    status: SessionStatus,
+    end_reason: str,
+    error: str | None = None,
+    ended_at: datetime | None = None,
+) -> SessionRow:
+    """-> completed or failed, with why; `IllegalTransition` if already finished."""
+    if not SessionStatus(status).is_terminal:
+        raise ValueError(f"finish() takes a final status (completed or failed), not {status}")
+    row = await _transition(session, session_id, SessionStatus(status))
+    row.end_reason = end_reason
+    row.error = error
+    row.ended_at = ended_at or row.updated_at
+    await session.flush()
+    return row
+
+
+async def _transition(session: AsyncSession, session_id: str, target: SessionStatus) -> SessionRow:
+    row = await get_session(session, session_id, for_update=True)
+    check_transition(session_id, SessionStatus(row.status), target)
+    row.status = target.value
+    row.updated_at = utcnow()
+    return row

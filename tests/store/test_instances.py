@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from voxline.agent_spec import AgentSpec
+from voxline.ids import is_valid_id
+from voxline.store.agents import create_agent
+from voxline.store.database import Database
+from voxline.store.errors import Conflict, NotFound
+from voxline.store.instances import (
+    MemoryNote,
+    add_memory_note,
+    create_instance,
+    delete_instance,
+    get_instance,
+    list_instances,
+    memory_notes,
+    update_instance,
+)
+from voxline.store.models import AgentRow, InstanceRow, Workspace
+from voxline.store.workspaces import create_workspace
+
+
+async def _instance(
+    database: Database, workspace: Workspace, agent: AgentRow, external_ref: str | None
+) -> InstanceRow:
+    async with database.transaction() as session:
+        return await create_instance(
+            session,
+            workspace.id,
+            agent_id=agent.id,
+            external_ref=external_ref,
+            variables={"name": "Ada"},
+            memory=[],
+        )
+
+
+async def test_created_instance_round_trips_variables_and_memory(
+    database: Database, workspace: Workspace, agent: AgentRow
+) -> None:
+    note = MemoryNote(text="Prefers mornings", created_at=datetime(2025, 1, 1, tzinfo=UTC))
+    async with database.transaction() as session:
+        row = await create_instance(
+            session,
+            workspace.id,
+            agent_id=agent.id,
+            external_ref="crm-1",
+            variables={"name": "Ada"},
+            memory=[note],
+        )
+    async with database.transaction() as session:
+        loaded = await get_instance(session, workspace.id, row.id)
+    assert is_valid_id(loaded.id, "inst")
+    assert (loaded.external_ref, loaded.variables) == ("crm-1", {"name": "Ada"})
+    assert memory_notes(loaded) == [note]
+
+
+async def test_instance_needs_an_agent_of_the_same_workspace(
+    database: Database, agent: AgentRow
+) -> None:
+    async with database.transaction() as session:
+        other = await create_workspace(session, f"other-{agent.id}")
+    with pytest.raises(NotFound) as caught:
+        async with database.transaction() as session:
+            await create_instance(
+                session, other.id, agent_id=agent.id, external_ref=None, variables={}, memory=[]
+            )
+    assert caught.value.param == "agentId"
+
+
+async def test_external_ref_is_unique_per_agent(
+    database: Database, workspace: Workspace, agent: AgentRow
+) -> None:
+    await _instance(database, workspace, agent, "crm-1")
+    with pytest.raises(Conflict) as caught:
+        await _instance(database, workspace, agent, "crm-1")
+    assert caught.value.param == "externalRef"
+
+
+async def test_same_external_ref_is_allowed_for_another_agent(
+    database: Database, workspace: Workspace, agent: AgentRow
+) -> None:
+    async with database.transaction() as session:
+        second = await create_agent(session, workspace.id, AgentSpec(name="Second"))
+    await _instance(database, workspace, agent, "crm-1")
+    row = await _instance(database, workspace, second, "crm-1")
+    assert row.agent_id == second.id
+
+
+async def test_many_instances_may_have_no_external_ref(
+    database: Database, workspace: Workspace, agent: AgentRow
+) -> None:
+    first = await _instance(database, workspace, agent, None)
+    second = await _instance(database, workspace, agent, None)
+    assert first.id != second.id
+
+
+async def test_update_to_a_taken_external_ref_is_a_conflict(
+    database: Database, workspace: Workspace, agent: AgentRow
+) -> None:
+    await _instance(database, workspace, agent, "taken")
+    row = await _instance(database, workspace, agent, "free")
+    with pytest.raises(Conflict):
+        async with database.transaction() as session:
+            row = await get_instance(session, workspace.id, row.id, for_update=True)
+            await update_instance(
+                session, row, external_ref="taken", variables={}, memory=memory_notes(row)
+            )
+
+
+async def test_list_filters_by_agent(
+    database: Database, workspace: Workspace, agent: AgentRow
+) -> None:
+    async with database.transaction() as session:
+        second = await create_agent(session, workspace.id, AgentSpec(name="Second"))
+    mine = await _instance(database, workspace, agent, None)
+    await _instance(database, workspace, second, None)
+    async with database.transaction() as session:
+        page = await list_instances(session, workspace.id, agent_id=agent.id, limit=10, after=None)
+    assert [row.id for row in page.items] == [mine.id]
+
+
+async def test_memory_note_is_appended_dated_now(
+    database: Database, workspace: Workspace, agent: AgentRow
+) -> None:
+    row = await _instance(database, workspace, agent, None)
+    before = datetime.now(UTC)
+    async with database.transaction() as session:
+        row = await get_instance(session, workspace.id, row.id, for_update=True)
+        await add_memory_note(session, row, "Asked about parking")
+    async with database.transaction() as session:
+        notes = memory_notes(await get_instance(session, workspace.id, row.id))
+    assert [note.text for note in notes] == ["Asked about parking"]
+    assert notes[0].created_at >= before
+
+
+async def test_deleted_instance_is_gone(
+    database: Database, workspace: Workspace, agent: AgentRow
+) -> None:
+    row = await _instance(database, workspace, agent, None)
+    async with database.transaction() as session:
+        await delete_instance(session, workspace.id, row.id)
+    with pytest.raises(NotFound):
+        async with database.transaction() as session:
+            await get_instance(session, workspace.id, row.id)
