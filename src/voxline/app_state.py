@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from dataclasses import dataclass
 from typing import TextIO
 
+from voxline.calls.engine import CallEngine
 from voxline.config import Settings
+from voxline.providers.base import ProviderError
+from voxline.store.agents import all_agent_specs
 from voxline.store.database import Database
 from voxline.store.migrate import upgrade
 from voxline.store.seed import DemoSeed, seed_demo
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
 class AppState:
     settings: Settings
     database: Database
+    secret: bytes
+    """Signs relay tokens; shared by every process of a deployment."""
+    engine: CallEngine
 
     @classmethod
     async def start(cls, settings: Settings, *, console: TextIO | None = None) -> AppState:
@@ -31,9 +40,15 @@ class AppState:
         except BaseException:
             await database.dispose()
             raise
-        return cls(settings=settings, database=database)
+        engine = CallEngine(settings, database)
+        if settings.preload_models:
+            await _preload(engine, database)
+        return cls(
+            settings=settings, database=database, secret=settings.resolved_secret(), engine=engine
+        )
 
     async def aclose(self) -> None:
+        await self.engine.aclose()
         await self.database.dispose()
 
 
@@ -48,3 +63,20 @@ def _announce(seed: DemoSeed, console: TextIO) -> None:
         "\n"
     )
     console.flush()
+
+
+async def _preload(engine: CallEngine, database: Database) -> None:
+    """Load and warm the models of every stored agent, so the first call is as fast as the
+    tenth. A model that cannot load is logged, not fatal: its agents' calls fail clearly."""
+    async with database.transaction() as session:
+        specs = await all_agent_specs(session)
+    seen: set[str] = set()
+    for spec in specs:
+        key = spec.model_dump_json(include={"language", "stt", "llm", "tts"})
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            await engine.warm_up(spec)
+        except ProviderError as exc:
+            logger.error("could not preload the models of agent %r: %s", spec.name, exc)

@@ -8,6 +8,7 @@ from sqlalchemy import text
 from tests.api.conftest import assert_error, make_settings
 from voxline.api.app import create_app
 from voxline.app_state import AppState
+from voxline.calls.engine import CallEngine
 from voxline.store.database import Database
 
 
@@ -42,7 +43,13 @@ async def test_ready_is_503_when_the_database_is_unreachable(tmp_path: Path) -> 
     unreachable = "postgresql+asyncpg://postgres@127.0.0.1:1/none"
     settings = make_settings(unreachable, tmp_path)
     app = create_app(settings)
-    app.state.voxline = AppState(settings=settings, database=Database(unreachable))
+    database = Database(unreachable)
+    app.state.voxline = AppState(
+        settings=settings,
+        database=database,
+        secret=settings.resolved_secret(),
+        engine=CallEngine(settings, database),
+    )
     try:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from voxline import __version__
-from voxline.api import agents, health, instances
+from voxline.api import agents, health, instances, sessions, twilio
 from voxline.api.errors import install_error_handlers
 from voxline.app_state import AppState
 from voxline.config import Settings
@@ -20,6 +20,8 @@ _ROUTERS: tuple[APIRouter, ...] = (
     health.router,
     agents.router,
     instances.router,
+    twilio.router,
+    sessions.router,
 )
 
 _DESCRIPTION = """\

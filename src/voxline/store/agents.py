@@ -92,3 +92,9 @@ async def delete_agent(session: AsyncSession, workspace_id: str, agent_id: str) 
 def _in_use(agent_id: str, instances: int | None) -> Conflict:
     count = f"{instances} instance(s)" if instances else "instances"
     return Conflict(f"agent {agent_id!r} still has {count}: delete them first")
+
+
+async def all_agent_specs(session: AsyncSession) -> list[AgentSpec]:
+    """Every stored agent's spec, across workspaces (for preloading models at start-up)."""
+    rows = (await session.scalars(select(AgentRow))).all()
+    return [agent_spec(row) for row in rows]

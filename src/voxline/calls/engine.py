@@ -1,0 +1,214 @@
+"""`CallEngine`: runs a stored session's conversation over a transport, start to finish.
+
+It is the one place that joins the store, the providers and the runtime: it loads the agent
+and instance, moves the session `pending -> in_progress -> completed | failed`, records the
+transcript as it happens and, whatever goes wrong, finalizes the session. Transports (Twilio,
+browser) and the API know nothing of how a call is run beyond `run()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import httpx
+
+from voxline.agent_spec import AgentSpec
+from voxline.calls.webhooks import SessionWebhooks
+from voxline.config import Settings
+from voxline.providers.base import ProviderError
+from voxline.providers.executor import InferenceExecutor
+from voxline.providers.registry import ProviderRegistry
+from voxline.runtime.agent import AgentRuntime, CallOutcome
+from voxline.runtime.recording import QueuedRecorder
+from voxline.runtime.transport import Transport
+from voxline.store import sessions as session_store
+from voxline.store.agents import agent_spec, get_agent
+from voxline.store.database import Database
+from voxline.store.instances import get_instance, memory_notes
+from voxline.store.models import Workspace
+from voxline.store.recorder import StoreRecorder
+from voxline.store.session_state import SessionStatus
+from voxline.store.types import utcnow
+from voxline.telephony.twilio.rest import TwilioRestClient
+from voxline.tools import ToolRunner
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class CallSetup:
+    """Everything stored that one call needs, loaded before the conversation starts."""
+
+    session_id: str
+    workspace_id: str
+    agent_id: str
+    spec: AgentSpec
+    variables: dict[str, str]
+    memory: tuple[str, ...]
+    signing_secret: bytes
+
+
+class CallEngine:
+    """Process-wide: the shared inference pool, providers, HTTP client and Twilio client."""
+
+    def __init__(self, settings: Settings, database: Database) -> None:
+        self.settings = settings
+        self.database = database
+        self.executor = InferenceExecutor(settings.inference_threads)
+        self.registry = ProviderRegistry(self.executor, settings.data_dir / "models")
+        self.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
+        self.twilio = _twilio_client(settings, self.http)
+        self.webhooks = SessionWebhooks(self.http)
+        self._calls: set[asyncio.Task[object]] = set()
+
+    @property
+    def active_calls(self) -> int:
+        return len(self._calls)
+
+    async def warm_up(self, spec: AgentSpec) -> None:
+        """Load and exercise the models `spec` uses, so the first call is as fast as the tenth."""
+        await self.registry.warm_up(spec)
+
+    async def load(self, session_id: str) -> CallSetup:
+        """The session's agent, instance and workspace; raises `NotFound` if any is gone."""
+        async with self.database.transaction() as db:
+            row = await session_store.get_session(db, session_id)
+            agent = await get_agent(db, row.workspace_id, row.agent_id)
+            variables: dict[str, str] = {}
+            memory: tuple[str, ...] = ()
+            if row.instance_id is not None:
+                instance = await get_instance(db, row.workspace_id, row.instance_id)
+                variables = dict(instance.variables)
+                memory = tuple(note.text for note in memory_notes(instance))
+            workspace = await db.get_one(Workspace, row.workspace_id)
+            return CallSetup(
+                session_id=row.id,
+                workspace_id=row.workspace_id,
+                agent_id=row.agent_id,
+                spec=agent_spec(agent),
+                variables=variables,
+                memory=memory,
+                signing_secret=workspace.webhook_secret.encode(),
+            )
+
+    async def run(
+        self,
+        setup: CallSetup,
+        transport: Transport,
+        *,
+        call_sid: str | None = None,
+        stream_sid: str | None = None,
+        started_at: datetime | None = None,
+    ) -> CallOutcome | None:
+        """Hold the conversation and finalize the session. Returns None if it never started
+        (the session had already been used, or its providers could not be built)."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._calls.add(task)
+        try:
+            return await self._run(setup, transport, call_sid, stream_sid, started_at)
+        finally:
+            if task is not None:
+                self._calls.discard(task)
+
+    async def _run(
+        self,
+        setup: CallSetup,
+        transport: Transport,
+        call_sid: str | None,
+        stream_sid: str | None,
+        started_at: datetime | None,
+    ) -> CallOutcome | None:
+        async with self.database.transaction() as db:
+            await session_store.mark_in_progress(
+                db,
+                setup.session_id,
+                call_sid=call_sid,
+                stream_sid=stream_sid,
+                started_at=started_at or utcnow(),
+            )
+        try:
+            providers = await self.registry.build(setup.spec)
+        except ProviderError as exc:
+            logger.error("session %s: providers unavailable: %s", setup.session_id, exc)
+            await self._finish(setup, SessionStatus.FAILED, "error", str(exc), None)
+            await transport.hang_up()
+            return None
+
+        recorder = QueuedRecorder(StoreRecorder(self.database, setup.session_id))
+        tools = ToolRunner(
+            setup.spec.tools,
+            http=self.http,
+            signing_secret=setup.signing_secret,
+            session_id=setup.session_id,
+            variables=setup.variables,
+        )
+        runtime = AgentRuntime(
+            setup.spec,
+            providers,
+            transport,
+            recorder,
+            tools=tools,
+            variables=setup.variables,
+            memory=setup.memory,
+        )
+        outcome: CallOutcome | None = None
+        try:
+            outcome = await runtime.run()
+        finally:
+            # Runs on cancellation (server shutdown) too: nothing already said is lost.
+            await asyncio.shield(recorder.aclose())
+            if outcome is None:
+                await asyncio.shield(
+                    self._finish(setup, SessionStatus.FAILED, "error", "call interrupted", None)
+                )
+        status = SessionStatus.FAILED if outcome.end_reason == "error" else SessionStatus.COMPLETED
+        await self._finish(setup, status, outcome.end_reason, outcome.error, outcome)
+        return outcome
+
+    async def _finish(
+        self,
+        setup: CallSetup,
+        status: SessionStatus,
+        end_reason: str,
+        error: str | None,
+        outcome: CallOutcome | None,
+    ) -> None:
+        try:
+            async with self.database.transaction() as db:
+                row = await session_store.finish(
+                    db, setup.session_id, status=status, end_reason=end_reason, error=error
+                )
+                if outcome is not None and outcome.first_response_ms is not None:
+                    row.first_response_ms = outcome.first_response_ms
+        except Exception:
+            logger.exception("session %s: could not be finalized", setup.session_id)
+            return
+        if setup.spec.webhook_url is not None:
+            url = str(setup.spec.webhook_url)
+            self.webhooks.session_ended(
+                url, setup.signing_secret, setup.session_id, status, end_reason
+            )
+
+    async def aclose(self) -> None:
+        for task in list(self._calls):
+            task.cancel()
+        if self._calls:
+            await asyncio.wait(list(self._calls), timeout=5.0)
+        await self.webhooks.aclose()
+        await self.http.aclose()
+        self.executor.shutdown()
+
+
+def _twilio_client(settings: Settings, http: httpx.AsyncClient) -> TwilioRestClient | None:
+    if settings.twilio_account_sid is None or settings.twilio_auth_token is None:
+        return None
+    return TwilioRestClient(
+        settings.twilio_account_sid,
+        settings.twilio_auth_token.get_secret_value(),
+        settings.twilio_api_base_url,
+        http,
+    )

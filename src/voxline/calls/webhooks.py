@@ -1,0 +1,92 @@
+"""Signed session webhooks (`session.ended`) sent to an agent's `webhook_url`, with retries.
+
+Delivery runs in the background so that finishing a call never waits on the receiver. Each
+attempt is signed afresh (`Voxline-Signature`, see `voxline.tools.signing`); 5xx answers,
+timeouts and connection errors are retried with exponential backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+
+import httpx
+
+from voxline.tools.signing import SESSION_HEADER, SIGNATURE_HEADER, sign
+
+logger = logging.getLogger(__name__)
+
+_ATTEMPTS = 5
+_FIRST_BACKOFF_S = 1.0
+
+
+class SessionWebhooks:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        attempts: int = _ATTEMPTS,
+        first_backoff_s: float = _FIRST_BACKOFF_S,
+    ) -> None:
+        self._http = http
+        self._attempts = attempts
+        self._first_backoff_s = first_backoff_s
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def session_ended(
+        self, url: str, secret: bytes, session_id: str, status: str, end_reason: str
+    ) -> None:
+        """Queue a `session.ended` delivery; returns at once."""
+        body = json.dumps(
+            {
+                "type": "session.ended",
+                "createdAt": int(time.time()),
+                "data": {"sessionId": session_id, "status": status, "endReason": end_reason},
+            },
+            separators=(",", ":"),
+        )
+        task = asyncio.create_task(self._deliver(url, secret, session_id, body))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _deliver(self, url: str, secret: bytes, session_id: str, body: str) -> None:
+        delay = self._first_backoff_s
+        for attempt in range(1, self._attempts + 1):
+            headers = {
+                "Content-Type": "application/json",
+                SIGNATURE_HEADER: sign(secret, body),
+                SESSION_HEADER: session_id,
+            }
+            try:
+                response = await self._http.post(url, content=body, headers=headers)
+                if response.status_code < 500:
+                    if response.status_code >= 400:
+                        logger.warning(
+                            "session webhook for %s refused with %d; not retried",
+                            session_id,
+                            response.status_code,
+                        )
+                    return
+                reason = f"status {response.status_code}"
+            except httpx.HTTPError as exc:
+                reason = type(exc).__name__
+            logger.info(
+                "session webhook for %s failed (%s), attempt %d of %d",
+                session_id,
+                reason,
+                attempt,
+                self._attempts,
+            )
+            if attempt < self._attempts:
+                await asyncio.sleep(delay)
+                delay *= 2
+        logger.warning("session webhook for %s given up after %d attempts", session_id, attempt)
+
+    async def aclose(self) -> None:
+        """Give in-flight deliveries a moment, then drop them (shutdown)."""
+        if self._pending:
+            _, still = await asyncio.wait(list(self._pending), timeout=2.0)
+            for task in still:
+                task.cancel()
