@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 
@@ -115,6 +116,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     overrides = {name: value for name, value in (("host", args.host), ("port", args.port)) if value}
     settings = settings.model_copy(update=overrides)
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
     uvicorn.run(
         create_app(settings),
         host=settings.host,

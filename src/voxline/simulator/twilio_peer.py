@@ -307,6 +307,13 @@ class SimulatedTwilioCall:
         if self.closed_at is None:
             self._closed(by_server=True)
 
+    @property
+    def close_code(self) -> int | None:
+        """The WebSocket close code the server sent (1008: relay refused), once closed."""
+        if self._ws is None or self._ws.close_rcvd is None:
+            return None
+        return self._ws.close_rcvd.code
+
     def _handle(self, raw: str | bytes) -> None:
         now = self.now()
         if isinstance(raw, bytes):

@@ -125,7 +125,7 @@ class TwilioMediaTransport:
             return
         self._closed = True
         if self._ws.application_state == WebSocketState.CONNECTED:
-            with contextlib.suppress(RuntimeError):
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect, OSError):
                 await self._ws.close(code=1000)
 
     async def _send(self, text: str) -> None:
