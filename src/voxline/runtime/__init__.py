@@ -1,0 +1,1 @@
+"""The conversation runtime: `agent.AgentRuntime` holds one call over a `transport.Transport`."""

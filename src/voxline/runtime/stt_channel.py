@@ -1,0 +1,79 @@
+"""Feeds one call's STT session in order without making the event loop wait on it.
+
+Audio chunks and finalize requests queue up and one task serves them, so a finalize always
+covers exactly the audio sent before it. A failed `send` fails the next finalize instead of
+the call: the runtime apologises for that turn and the call goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from voxline.providers.base import Pcm16, ProviderError, SttSession
+
+logger = logging.getLogger(__name__)
+
+
+class SttChannel:
+    """Queue audio with `send`, ask for a segment's text with `finalize`; `serve` runs the
+    queue against the session (start it once the session is open)."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[Pcm16 | asyncio.Future[str]] = asyncio.Queue()
+
+    def send(self, pcm: Pcm16) -> None:
+        """Queue caller audio for the recognizer."""
+        if pcm.shape[0]:
+            self._queue.put_nowait(pcm)
+
+    def finalize(self) -> asyncio.Future[str]:
+        """Queue the end of the current segment; the future gets its final text (or the
+        provider's error)."""
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(future)
+        return future
+
+    async def serve(self, session: SttSession) -> None:
+        """Serve the queue until cancelled; pending finalizes are cancelled on exit."""
+        failure: Exception | None = None
+        current: asyncio.Future[str] | None = None
+        try:
+            while True:
+                item = await self._queue.get()
+                if isinstance(item, asyncio.Future):
+                    current = item
+                    await self._finalize(session, item, failure)
+                    current = None
+                    failure = None
+                elif failure is None:
+                    try:
+                        await session.send(item)
+                    except Exception as exc:
+                        logger.warning("STT send failed: %s", exc)
+                        failure = exc
+        finally:
+            if current is not None:
+                current.cancel()
+            while not self._queue.empty():
+                item = self._queue.get_nowait()
+                if isinstance(item, asyncio.Future):
+                    item.cancel()
+
+    @staticmethod
+    async def _finalize(
+        session: SttSession, future: asyncio.Future[str], failure: Exception | None
+    ) -> None:
+        if future.done():
+            return
+        if failure is not None:
+            future.set_exception(ProviderError(f"speech recognition failed: {failure}"))
+            return
+        try:
+            text = await session.finalize()
+        except Exception as exc:
+            if not future.done():
+                future.set_exception(exc)
+            return
+        if not future.done():
+            future.set_result(text)

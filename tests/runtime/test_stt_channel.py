@@ -1,0 +1,72 @@
+import asyncio
+from collections.abc import AsyncIterator
+
+import numpy as np
+import pytest
+
+from voxline.providers.base import Pcm16, ProviderError, Transcript
+from voxline.runtime.stt_channel import SttChannel
+
+
+class ListeningSession:
+    """Answers each finalize with how many samples it got since the previous one."""
+
+    def __init__(self, *, fail_send: bool = False) -> None:
+        self.samples = 0
+        self.fail_send = fail_send
+
+    async def send(self, pcm: Pcm16) -> None:
+        if self.fail_send:
+            self.fail_send = False
+            raise ConnectionError("socket closed")
+        self.samples += pcm.shape[0]
+
+    async def finalize(self) -> str:
+        await asyncio.sleep(0.01)
+        count, self.samples = self.samples, 0
+        return str(count)
+
+    async def interim(self) -> AsyncIterator[Transcript]:
+        return
+        yield
+
+    async def aclose(self) -> None:
+        pass
+
+
+def audio(samples: int) -> Pcm16:
+    return np.zeros(samples, dtype=np.int16)
+
+
+async def test_a_finalize_covers_exactly_the_audio_sent_before_it() -> None:
+    channel = SttChannel()
+    serving = asyncio.ensure_future(channel.serve(ListeningSession()))
+    channel.send(audio(100))
+    first = channel.finalize()
+    channel.send(audio(30))
+    second = channel.finalize()
+    assert [await first, await second] == ["100", "30"]
+    serving.cancel()
+
+
+async def test_a_failed_send_fails_only_the_next_finalize() -> None:
+    channel = SttChannel()
+    serving = asyncio.ensure_future(channel.serve(ListeningSession(fail_send=True)))
+    channel.send(audio(100))
+    failed = channel.finalize()
+    channel.send(audio(20))
+    recovered = channel.finalize()
+    with pytest.raises(ProviderError, match="socket closed"):
+        await failed
+    assert await recovered == "20"
+    serving.cancel()
+
+
+async def test_pending_finalizes_are_cancelled_when_serving_stops() -> None:
+    channel = SttChannel()
+    serving = asyncio.ensure_future(channel.serve(ListeningSession()))
+    pending = channel.finalize()
+    await asyncio.sleep(0)
+    serving.cancel()
+    await asyncio.gather(serving, return_exceptions=True)
+    assert pending.cancelled()
