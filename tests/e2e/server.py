@@ -65,7 +65,7 @@ def running_server(data_dir: Path, extra_env: Mapping[str, str]) -> Iterator[Run
         "VOXLINE_PORT": str(port),
         "VOXLINE_SEED_DEMO_AGENT": "false",
         "VOXLINE_PRELOAD_MODELS": "false",
-        "VOXLINE_LOG_LEVEL": "info",
+        "VOXLINE_LOG_LEVEL": os.environ.get("VOXLINE_TEST_SERVER_LOG_LEVEL", "info"),
         **extra_env,
     }
     voxline = [sys.executable, "-m", "voxline.cli"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from tests.e2e.server import (
@@ -14,6 +16,7 @@ from tests.e2e.server import (
 )
 from tests.fakes.twilio_api import FakeTwilioApi
 from tests.helpers.speech import synthesize_speech
+from voxline.security.relay import issue_relay_token, verify_relay_token
 from voxline.simulator.twilio_peer import SimulatedTwilioCall
 
 
@@ -117,7 +120,6 @@ async def test_a_call_is_greeted_answered_and_recorded(
     roles = [item["role"] for item in session["transcript"]]
     assert roles[:3] == ["agent", "caller", "agent"]
     assert session["transcript"][1]["text"] == "what are your hours"
-    print(session["transcript"])
     assert "nine to five" in session["transcript"][2]["text"]
     assert session["metrics"] and session["metrics"][0]["turnLatencyMs"] is not None
     assert session["firstResponseMs"] is not None
@@ -183,6 +185,15 @@ async def test_forged_expired_and_replayed_relay_tokens_are_refused(
     forged = payload + "." + ("A" if signature[0] != "A" else "B") + signature[1:]
 
     async with SimulatedTwilioCall(stream_url, relay=forged, call_sid=call_sid) as call:
+        await call.wait_closed(timeout=5)
+    assert call.close_code == 1008
+
+    secret = (Path(server.env["VOXLINE_DATA_DIR"]) / "server-secret").read_bytes()
+    context = verify_relay_token(secret, relay)
+    expired, _ = issue_relay_token(
+        secret, context, timedelta(seconds=60), now=datetime.now(UTC) - timedelta(minutes=5)
+    )
+    async with SimulatedTwilioCall(stream_url, relay=expired, call_sid=call_sid) as call:
         await call.wait_closed(timeout=5)
     assert call.close_code == 1008
 

@@ -16,6 +16,7 @@ from datetime import datetime
 import httpx
 
 from voxline.agent_spec import AgentSpec
+from voxline.audio.silero_vad import preload_silero
 from voxline.calls.webhooks import SessionWebhooks
 from voxline.config import Settings
 from voxline.providers.base import ProviderError
@@ -70,6 +71,8 @@ class CallEngine:
 
     async def warm_up(self, spec: AgentSpec) -> None:
         """Load and exercise the models `spec` uses, so the first call is as fast as the tenth."""
+        if spec.turn_taking.vad == "silero":
+            await self.executor.run(preload_silero)
         await self.registry.warm_up(spec)
 
     async def load(self, session_id: str) -> CallSetup:
