@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -53,6 +53,36 @@ class SpeechToText(Protocol):
     sample_rate: int
 
     async def open(self) -> SttSession: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechEvent:
+    """A recognizer's own voice-activity cue: the caller started speaking, or a word gap of
+    the configured length followed the last word. `at_s` is seconds into the audio stream."""
+
+    kind: Literal["speech_started", "utterance_end"]
+    at_s: float
+
+
+@runtime_checkable
+class SpeechEventSource(Protocol):
+    """Optional SttSession extension: `events()` yields the recognizer's voice-activity cues
+    as they arrive (one consumer), so turn-taking can use them next to its own VAD."""
+
+    def events(self) -> AsyncIterator[SpeechEvent]: ...
+
+
+@runtime_checkable
+class RateSelectableStt(Protocol):
+    """Optional SpeechToText extension: `open(sample_rate=r)` for any r in `sample_rates`
+    gives a session that takes audio at r, so a phone call feeds 8 kHz with no resampling.
+    Without it (or with None) a session takes audio at `sample_rate`."""
+
+    name: str
+    sample_rate: int
+    sample_rates: tuple[int, ...]
+
+    async def open(self, sample_rate: int | None = None) -> SttSession: ...
 
 
 # --- language model -------------------------------------------------------------------------
@@ -136,11 +166,36 @@ class TtsSession(Protocol):
     async def aclose(self) -> None: ...
 
 
+@runtime_checkable
+class ContinuingTtsSession(TtsSession, Protocol):
+    """Optional TtsSession extension for engines that carry prosody across clauses: clauses
+    synthesized with the same `context` key (one agent message, in order) sound like one
+    utterance; `end_context` says that message has no more clauses. Stopping a contextual
+    synthesis early cancels its context: a later clause with that key starts afresh."""
+
+    def synthesize(self, text: str, *, context: str | None = None) -> AsyncIterator[Pcm16]: ...
+
+    async def end_context(self, context: str) -> None: ...
+
+
 class TextToSpeech(Protocol):
     name: str
     sample_rate: int
 
     async def open(self) -> TtsSession: ...
+
+
+@runtime_checkable
+class RateSelectableTts(Protocol):
+    """Optional TextToSpeech extension: `open(sample_rate=r)` for any r in `sample_rates`
+    gives a session producing audio at r (its `sample_rate`), so a phone call gets 8 kHz
+    straight from the engine. Without it (or with None) sessions run at `sample_rate`."""
+
+    name: str
+    sample_rate: int
+    sample_rates: tuple[int, ...]
+
+    async def open(self, sample_rate: int | None = None) -> TtsSession: ...
 
 
 @dataclass(frozen=True, slots=True)

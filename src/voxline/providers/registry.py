@@ -6,13 +6,18 @@ uses it; concurrent first requests wait on one build. Local engines are imported
 spec asks for them, so a server running scripted agents never imports torch, llama.cpp or Piper.
 
 Adding a provider is one entry in `STT_FACTORIES`, `LLM_FACTORIES` or `TTS_FACTORIES`.
+A provider that authenticates is also keyed by (a hash of) the credential it was built
+with, so a rotated key gets a new provider. An agent with `llm_fallbacks` (`tts_fallbacks`)
+gets a `FallbackLanguageModel` (`FallbackTextToSpeech`) over the providers of its chain.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar, cast, runtime_checkable
 
@@ -20,7 +25,12 @@ from pydantic import BaseModel
 
 from voxline.agent_spec import (
     AgentSpec,
+    AnthropicLlm,
+    CartesiaTts,
+    DeepgramStt,
+    ElevenLabsTts,
     LlamaCppLlm,
+    OpenAiLlm,
     PiperTts,
     ScriptedLlm,
     ScriptedStt,
@@ -35,14 +45,23 @@ from voxline.providers.base import (
     TextToSpeech,
 )
 from voxline.providers.executor import InferenceExecutor
+from voxline.providers.fallback import FallbackLanguageModel, FallbackTextToSpeech
 from voxline.providers.scripted import (
     ScriptedLanguageModel,
     ScriptedSpeechToText,
     ScriptedTextToSpeech,
 )
 
+logger = logging.getLogger(__name__)
+
 P = TypeVar("P")
 T = TypeVar("T")
+
+# Credentials the server reads from its environment, by name.
+_CREDENTIAL_ENV_VARS = {
+    name: f"VOXLINE_{name.upper()}_API_KEY"
+    for name in ("openai", "anthropic", "deepgram", "cartesia", "elevenlabs")
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +73,28 @@ class BuildContext:
     language: str
     model_dir: Path | None = None
     """Where assembled model files are cached (the data directory's `models/`)."""
+    credentials: Mapping[str, str] = field(default_factory=dict)
+    """Secret values by name: the server's keys ('openai', ...) overlaid by the workspace's."""
+
+    def credential(self, name: str | None) -> str | None:
+        """The secret called `name` (None for None); ProviderUnavailable if there is none."""
+        if name is None:
+            return None
+        value = self.credentials.get(name)
+        if value:
+            return value
+        env_var = _CREDENTIAL_ENV_VARS.get(name)
+        where = f"set {env_var} or add" if env_var else "add"
+        raise ProviderUnavailable(
+            f"no credential named {name!r} is configured: {where} a workspace secret {name!r}"
+        )
+
+
+@runtime_checkable
+class UsesCredential(Protocol):
+    """A provider spec that authenticates: `credential_name()` is the credential it uses."""
+
+    def credential_name(self) -> str | None: ...
 
 
 Factory = Callable[[Any, BuildContext], Awaitable[P]]
@@ -105,6 +146,38 @@ async def _piper(spec: PiperTts, context: BuildContext) -> TextToSpeech:
     return await PiperTextToSpeech.create(spec, context.executor)
 
 
+async def _openai(spec: OpenAiLlm, context: BuildContext) -> LanguageModel:
+    from voxline.providers.llm.openai import OpenAiLanguageModel
+
+    return OpenAiLanguageModel(spec, context.credential(spec.credential_name()))
+
+
+async def _anthropic(spec: AnthropicLlm, context: BuildContext) -> LanguageModel:
+    from voxline.providers.llm.anthropic import AnthropicLanguageModel
+
+    return AnthropicLanguageModel(spec, context.credential(spec.credential_name()))
+
+
+async def _deepgram(spec: DeepgramStt, context: BuildContext) -> SpeechToText:
+    from voxline.providers.stt.deepgram import DeepgramSpeechToText
+
+    api_key = context.credential(spec.credential_name())
+    return DeepgramSpeechToText(spec, api_key, language=context.language)
+
+
+async def _cartesia(spec: CartesiaTts, context: BuildContext) -> TextToSpeech:
+    from voxline.providers.tts.cartesia import CartesiaTextToSpeech
+
+    api_key = context.credential(spec.credential_name())
+    return CartesiaTextToSpeech(spec, api_key, language=context.language)
+
+
+async def _elevenlabs(spec: ElevenLabsTts, context: BuildContext) -> TextToSpeech:
+    from voxline.providers.tts.elevenlabs import ElevenLabsTextToSpeech
+
+    return ElevenLabsTextToSpeech(spec, context.credential(spec.credential_name()))
+
+
 def _missing(provider: str, package: str, hint: str, exc: ImportError) -> ProviderUnavailable:
     return ProviderUnavailable(
         f"the {provider!r} provider needs the {package!r} package ({hint}): {exc}"
@@ -114,14 +187,19 @@ def _missing(provider: str, package: str, hint: str, exc: ImportError) -> Provid
 STT_FACTORIES: dict[type[BaseModel], Factory[SpeechToText]] = {
     ScriptedStt: _scripted_stt,
     WhisperStt: _whisper,
+    DeepgramStt: _deepgram,
 }
 LLM_FACTORIES: dict[type[BaseModel], Factory[LanguageModel]] = {
     ScriptedLlm: _scripted_llm,
     LlamaCppLlm: _llama_cpp,
+    OpenAiLlm: _openai,
+    AnthropicLlm: _anthropic,
 }
 TTS_FACTORIES: dict[type[BaseModel], Factory[TextToSpeech]] = {
     ScriptedTts: _scripted_tts,
     PiperTts: _piper,
+    CartesiaTts: _cartesia,
+    ElevenLabsTts: _elevenlabs,
 }
 
 
@@ -136,15 +214,18 @@ class ProviderRegistry:
         self._llm = _Providers(LLM_FACTORIES)
         self._tts = _Providers(TTS_FACTORIES)
 
-    async def build(self, spec: AgentSpec) -> ProviderSet:
-        """The agent's three providers, the missing ones built concurrently.
+    async def build(
+        self, spec: AgentSpec, credentials: Mapping[str, str] | None = None
+    ) -> ProviderSet:
+        """The agent's three providers, the missing ones built concurrently, authenticating
+        with `credentials` (secret values by name, see BuildContext).
 
         Raises ProviderUnavailable naming what is missing (every failure, in one message)."""
-        context = BuildContext(self._executor, spec.language, self._model_dir)
+        context = self._context(spec, credentials)
         stt, llm, tts = await asyncio.gather(
             self._stt.get(spec.stt, context),
-            self._llm.get(spec.llm, context),
-            self._tts.get(spec.tts, context),
+            self._llm.chain((spec.llm, *spec.llm_fallbacks), context, FallbackLanguageModel),
+            self._tts.chain((spec.tts, *spec.tts_fallbacks), context, FallbackTextToSpeech),
             return_exceptions=True,
         )
         failures = [result for result in (stt, llm, tts) if isinstance(result, BaseException)]
@@ -154,13 +235,21 @@ class ProviderRegistry:
             stt=cast(SpeechToText, stt), llm=cast(LanguageModel, llm), tts=cast(TextToSpeech, tts)
         )
 
-    async def warm_up(self, spec: AgentSpec) -> None:
+    async def warm_up(self, spec: AgentSpec, credentials: Mapping[str, str] | None = None) -> None:
         """Build the agent's providers and warm each one that can be, once per process."""
-        await self.build(spec)
-        context = BuildContext(self._executor, spec.language, self._model_dir)
+        await self.build(spec, credentials)
+        context = self._context(spec, credentials)
         await self._stt.warm_up(spec.stt, context)
-        await self._llm.warm_up(spec.llm, context)
-        await self._tts.warm_up(spec.tts, context)
+        await self._llm.warm_up_chain((spec.llm, *spec.llm_fallbacks), context)
+        await self._tts.warm_up_chain((spec.tts, *spec.tts_fallbacks), context)
+
+    async def aclose(self) -> None:
+        """Close every provider that holds connections (at shutdown)."""
+        for providers in (self._stt, self._llm, self._tts):
+            await providers.aclose()
+
+    def _context(self, spec: AgentSpec, credentials: Mapping[str, str] | None) -> BuildContext:
+        return BuildContext(self._executor, spec.language, self._model_dir, credentials or {})
 
 
 class _Providers(Generic[P]):
@@ -187,6 +276,44 @@ class _Providers(Generic[P]):
                 self._built[key] = provider
             return provider
 
+    async def chain(
+        self,
+        parts: Sequence[BaseModel],
+        context: BuildContext,
+        fallback: Callable[[list[P]], P],
+    ) -> P:
+        """The provider of `parts[0]` or, with fallbacks, `fallback` over those of `parts`
+        that can be built (the others are logged and left out; ProviderUnavailable if none
+        can), one alone needing no wrapper."""
+        if len(parts) == 1:
+            return await self.get(parts[0], context)
+        results = await asyncio.gather(
+            *(self.get(part, context) for part in parts), return_exceptions=True
+        )
+        built: list[P] = []
+        failures: list[BaseException] = []
+        for part, result in zip(parts, results, strict=True):
+            if isinstance(result, ProviderUnavailable):
+                provider = getattr(part, "provider", type(part).__name__)
+                logger.warning("%r is left out of a fallback chain: %s", provider, result)
+                failures.append(result)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                built.append(result)
+        if not built:
+            raise _combined(failures)
+        return built[0] if len(built) == 1 else fallback(built)
+
+    async def warm_up_chain(self, parts: Sequence[BaseModel], context: BuildContext) -> None:
+        """Warm every provider of a chain; one left out of it (see `chain`) is skipped."""
+        for part in parts:
+            try:
+                await self.warm_up(part, context)
+            except ProviderUnavailable:
+                if len(parts) == 1:
+                    raise
+
     async def warm_up(self, part: BaseModel, context: BuildContext) -> None:
         provider = await self.get(part, context)
         key = _key(part, context)
@@ -196,6 +323,14 @@ class _Providers(Generic[P]):
             if isinstance(provider, WarmsUp):
                 await _unavailable_on_error("failed to warm up", part, provider.warm_up())
             self._warmed.add(key)
+
+    async def aclose(self) -> None:
+        built, self._built = list(self._built.values()), {}
+        self._warmed.clear()
+        for provider in built:
+            close = getattr(provider, "aclose", None)
+            if close is not None:
+                await close()
 
     def _factory(self, part: BaseModel) -> Factory[P]:
         factory = self._factories.get(type(part))
@@ -225,4 +360,10 @@ def _combined(failures: list[BaseException]) -> BaseException:
 
 
 def _key(part: BaseModel, context: BuildContext) -> str:
-    return f"{type(part).__name__}:{context.language}:{part.model_dump_json()}"
+    key = f"{type(part).__name__}:{context.language}:{part.model_dump_json()}"
+    if isinstance(part, UsesCredential):
+        name = part.credential_name()
+        secret = context.credentials.get(name, "") if name else ""
+        # Which key, never the key: a digest tells keys apart without holding them.
+        key += ":" + (hashlib.sha256(secret.encode()).hexdigest()[:32] if secret else "-")
+    return key

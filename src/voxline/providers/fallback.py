@@ -1,0 +1,267 @@
+"""Provider fallback: an ordered list of providers standing in for one.
+
+Each request (an LLM reply, a TTS clause) goes to the first provider; if it fails
+(`ProviderError`, which includes a cloud provider's first-token timeout) before producing
+anything, it is abandoned (closed) and the same request goes to the next. Once a provider
+has produced output, its failure is final: restarting would make the caller hear a repeat,
+so the error goes to the runtime, which apologizes. Every request starts again from the
+first provider.
+
+A member's session opens when first needed (the first member's on `open()`); a member that
+cannot open is skipped for the rest of the call.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
+from typing import Generic, Protocol, TypeVar
+
+from voxline.audio.resample import StreamResampler
+from voxline.providers.base import (
+    ContinuingTtsSession,
+    LanguageModel,
+    LlmEvent,
+    LlmRequest,
+    LlmSession,
+    Pcm16,
+    ProviderError,
+    RateSelectableTts,
+    TextToSpeech,
+    TtsSession,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class _Session(Protocol):
+    async def aclose(self) -> None: ...
+
+
+S = TypeVar("S", bound=_Session)
+T = TypeVar("T")
+
+
+class _Member(Generic[S]):
+    """One provider of a chain and, once opened, this call's session of it."""
+
+    def __init__(self, label: str, open_: Callable[[], Awaitable[S]]) -> None:
+        self.label = label
+        self._open = open_
+        self._session: S | None = None
+        self._failure: str | None = None
+
+    async def session(self) -> S:
+        """This call's session, opened on first use; ProviderError if it cannot open."""
+        if self._session is not None:
+            return self._session
+        if self._failure is not None:
+            raise ProviderError(self._failure)
+        try:
+            self._session = await self._open()
+        except ProviderError as exc:
+            self._failure = str(exc)
+            raise
+        except Exception as exc:
+            self._failure = f"could not open: {exc}"
+            raise ProviderError(self._failure) from exc
+        return self._session
+
+    @property
+    def opened(self) -> S | None:
+        """The session, if it has been opened."""
+        return self._session
+
+    async def aclose(self) -> None:
+        session, self._session = self._session, None
+        if session is None:
+            return
+        try:
+            await session.aclose()
+        except Exception as exc:
+            logger.warning("closing the %s session failed: %s", self.label, exc)
+
+
+class _Chain(Generic[S]):
+    """The members of one call's fallback chain, in order of preference."""
+
+    def __init__(self, kind: str, members: Sequence[_Member[S]]) -> None:
+        self.kind = kind
+        self.members = tuple(members)
+
+    async def open_first(self) -> None:
+        """Open the first member that can be opened; ProviderError if none can."""
+        failures = []
+        for member in self.members:
+            try:
+                await member.session()
+                return
+            except ProviderError as exc:
+                logger.warning("%s %s could not open: %s", self.kind, member.label, exc)
+                failures.append(f"{member.label}: {exc}")
+        raise ProviderError(f"no {self.kind} could open: {'; '.join(failures)}")
+
+    async def first_that_starts(
+        self, start: Callable[[S], AsyncIterator[T]]
+    ) -> AsyncGenerator[T, None]:
+        """Yield the items of `start(session)` from the first member whose stream yields
+        before failing; a failure after the first item is raised as is."""
+        failures = []
+        for position, member in enumerate(self.members):
+            try:
+                session = await member.session()
+            except ProviderError as exc:
+                failures.append(f"{member.label}: {exc}")
+                continue
+            stream = start(session)
+            started = False
+            try:
+                async for item in stream:
+                    started = True
+                    yield item
+                return
+            except ProviderError as exc:
+                if started:
+                    raise
+                failures.append(f"{member.label}: {exc}")
+                if position + 1 < len(self.members):
+                    logger.warning(
+                        "%s %s failed before its first output, trying the next: %s",
+                        self.kind,
+                        member.label,
+                        exc,
+                    )
+            finally:
+                await _aclose(stream)
+        raise ProviderError(f"every {self.kind} failed: {'; '.join(failures)}")
+
+    async def aclose(self) -> None:
+        for member in self.members:
+            await member.aclose()
+
+
+def _labels(names: Sequence[str]) -> list[str]:
+    """'openai', 'anthropic', ... numbered by position, so repeats stay apart in logs."""
+    return [f"#{index + 1} ({name})" for index, name in enumerate(names)]
+
+
+class FallbackLanguageModel:
+    """A LanguageModel answering with the first of `models` that replies (see the module)."""
+
+    def __init__(self, models: Sequence[LanguageModel]) -> None:
+        if not models:
+            raise ValueError("a fallback chain needs at least one language model")
+        self.models = tuple(models)
+        self.name = " > ".join(model.name for model in self.models)
+
+    async def open(self) -> FallbackLlmSession:
+        labels = _labels([model.name for model in self.models])
+        chain = _Chain[LlmSession](
+            "language model",
+            [_Member(label, model.open) for label, model in zip(labels, self.models, strict=True)],
+        )
+        await chain.open_first()
+        return FallbackLlmSession(chain)
+
+
+class FallbackLlmSession:
+    """One call's chain of LLM sessions; `stream` as LlmSession.stream, with fallback."""
+
+    def __init__(self, chain: _Chain[LlmSession]) -> None:
+        self._chain = chain
+
+    def stream(self, request: LlmRequest) -> AsyncGenerator[LlmEvent, None]:
+        return self._chain.first_that_starts(lambda session: session.stream(request))
+
+    async def aclose(self) -> None:
+        await self._chain.aclose()
+
+
+class FallbackTextToSpeech:
+    """A TextToSpeech speaking each clause with the first of `synthesizers` that produces
+    audio (see the module). Its sessions run at one rate, the primary's (any of its
+    `sample_rates`); a member that cannot produce that rate is resampled to it."""
+
+    def __init__(self, synthesizers: Sequence[TextToSpeech]) -> None:
+        if not synthesizers:
+            raise ValueError("a fallback chain needs at least one synthesizer")
+        self.synthesizers = tuple(synthesizers)
+        primary = self.synthesizers[0]
+        self.name = " > ".join(tts.name for tts in self.synthesizers)
+        self.sample_rate = primary.sample_rate
+        self.sample_rates = (
+            primary.sample_rates
+            if isinstance(primary, RateSelectableTts)
+            else (primary.sample_rate,)
+        )
+
+    async def open(self, sample_rate: int | None = None) -> FallbackTtsSession:
+        rate = self.sample_rate if sample_rate is None else sample_rate
+        if rate not in self.sample_rates:
+            raise ValueError(f"this synthesizer produces {self.sample_rates} Hz, not {rate}")
+        labels = _labels([tts.name for tts in self.synthesizers])
+        chain = _Chain[TtsSession](
+            "speech synthesizer",
+            [
+                _Member(label, functools.partial(_open_at, tts, rate))
+                for label, tts in zip(labels, self.synthesizers, strict=True)
+            ],
+        )
+        await chain.open_first()
+        return FallbackTtsSession(chain, rate)
+
+
+async def _open_at(tts: TextToSpeech, rate: int) -> TtsSession:
+    if isinstance(tts, RateSelectableTts) and rate in tts.sample_rates:
+        return await tts.open(sample_rate=rate)
+    return await tts.open()
+
+
+class FallbackTtsSession:
+    """One call's chain of TTS sessions: TtsSession (and ContinuingTtsSession: a `context`
+    reaches the members that keep contexts) with fallback, all audio at `sample_rate`."""
+
+    def __init__(self, chain: _Chain[TtsSession], sample_rate: int) -> None:
+        self._chain = chain
+        self.sample_rate = sample_rate
+
+    def synthesize(self, text: str, *, context: str | None = None) -> AsyncGenerator[Pcm16, None]:
+        return self._chain.first_that_starts(lambda session: self._audio(session, text, context))
+
+    async def end_context(self, context: str) -> None:
+        for member in self._chain.members:
+            session = member.opened
+            if isinstance(session, ContinuingTtsSession):
+                try:
+                    await session.end_context(context)
+                except ProviderError as exc:
+                    logger.warning("ending a context of %s failed: %s", member.label, exc)
+
+    async def aclose(self) -> None:
+        await self._chain.aclose()
+
+    async def _audio(
+        self, session: TtsSession, text: str, context: str | None
+    ) -> AsyncGenerator[Pcm16, None]:
+        if context is not None and isinstance(session, ContinuingTtsSession):
+            stream = session.synthesize(text, context=context)
+        else:
+            stream = session.synthesize(text)
+        resampler = StreamResampler(session.sample_rate, self.sample_rate)
+        try:
+            async for pcm in stream:
+                out = resampler.process(pcm)
+                if out.size:
+                    yield out
+        finally:
+            await _aclose(stream)
+        tail = resampler.flush()
+        if tail.size:
+            yield tail
+
+
+async def _aclose(stream: AsyncIterator[object]) -> None:
+    close = getattr(stream, "aclose", None)
+    if close is not None:
+        await close()
