@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 import httpx
 
 from voxline.agent_spec import AgentSpec
 from voxline.audio.silero_vad import preload_silero
+from voxline.calls.credentials import CallCredentials
 from voxline.calls.webhooks import SessionWebhooks
 from voxline.config import Settings
-from voxline.providers.base import ProviderError
+from voxline.providers.base import ProviderError, ProviderSet
 from voxline.providers.executor import InferenceExecutor
 from voxline.providers.registry import ProviderRegistry
 from voxline.runtime.agent import AgentRuntime, CallOutcome
@@ -50,6 +52,8 @@ class CallSetup:
     variables: dict[str, str]
     memory: tuple[str, ...]
     signing_secret: bytes
+    sealed_secrets: Mapping[str, bytes] = field(default_factory=dict, repr=False)
+    """The workspace secrets the agent names, still encrypted (opened only to build)."""
 
 
 class CallEngine:
@@ -60,20 +64,45 @@ class CallEngine:
         self.database = database
         self.executor = InferenceExecutor(settings.inference_threads)
         self.registry = ProviderRegistry(self.executor, settings.data_dir / "models")
+        self.credentials = CallCredentials.from_settings(settings)
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
         self.twilio = _twilio_client(settings, self.http)
         self.webhooks = SessionWebhooks(self.http)
         self._calls: set[asyncio.Task[object]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    def start_sweeping(self, every_s: float = 60.0) -> None:
+        """Periodically fail sessions whose stream never connected (their relay expired)."""
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep_forever(every_s))
+
+    async def sweep_stale_sessions(self) -> list[str]:
+        """Fail the pending sessions whose relay token has expired; returns their IDs."""
+        grace = timedelta(seconds=self.settings.relay_token_ttl_seconds + 30)
+        async with self.database.transaction() as db:
+            stale = await session_store.fail_stale_pending(db, utcnow() - grace)
+        for session_id in stale:
+            logger.warning("session %s: the media stream never connected", session_id)
+        return stale
+
+    async def _sweep_forever(self, every_s: float) -> None:
+        while True:
+            try:
+                await self.sweep_stale_sessions()
+            except Exception:
+                logger.exception("sweeping stale sessions failed")
+            await asyncio.sleep(every_s)
 
     @property
     def active_calls(self) -> int:
         return len(self._calls)
 
     async def warm_up(self, spec: AgentSpec) -> None:
-        """Load and exercise the models `spec` uses, so the first call is as fast as the tenth."""
+        """Load and exercise the models `spec` uses, so the first call is as fast as the tenth.
+        Cloud providers warm up with the server's keys only (no workspace secret is opened)."""
         if spec.turn_taking.vad == "silero":
             await self.executor.run(preload_silero)
-        await self.registry.warm_up(spec)
+        await self.registry.warm_up(spec, self.credentials.server)
 
     async def load(self, session_id: str) -> CallSetup:
         """The session's agent, instance and workspace; raises `NotFound` if any is gone."""
@@ -87,15 +116,23 @@ class CallEngine:
                 variables = dict(instance.variables)
                 memory = tuple(note.text for note in memory_notes(instance))
             workspace = await db.get_one(Workspace, row.workspace_id)
+            spec = agent_spec(agent)
             return CallSetup(
                 session_id=row.id,
                 workspace_id=row.workspace_id,
                 agent_id=row.agent_id,
-                spec=agent_spec(agent),
+                spec=spec,
                 variables=variables,
                 memory=memory,
                 signing_secret=workspace.webhook_secret.encode(),
+                sealed_secrets=await self.credentials.load(db, row.workspace_id, spec),
             )
+
+    async def providers(self, setup: CallSetup) -> ProviderSet:
+        """The call's providers, authenticated with the server's keys overlaid by the
+        workspace's secrets; ProviderUnavailable naming what is missing or refused."""
+        credentials = self.credentials.resolve(setup.workspace_id, setup.sealed_secrets)
+        return await self.registry.build(setup.spec, credentials)
 
     async def run(
         self,
@@ -134,7 +171,7 @@ class CallEngine:
                 started_at=started_at or utcnow(),
             )
         try:
-            providers = await self.registry.build(setup.spec)
+            providers = await self.providers(setup)
         except ProviderError as exc:
             logger.error("session %s: providers unavailable: %s", setup.session_id, exc)
             await self._finish(setup, SessionStatus.FAILED, "error", str(exc), None)
@@ -197,12 +234,15 @@ class CallEngine:
             )
 
     async def aclose(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         for task in list(self._calls):
             task.cancel()
         if self._calls:
             await asyncio.wait(list(self._calls), timeout=5.0)
         await self.webhooks.aclose()
         await self.http.aclose()
+        await self.registry.aclose()
         self.executor.shutdown()
 
 

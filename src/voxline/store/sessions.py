@@ -156,3 +156,27 @@ async def _transition(session: AsyncSession, session_id: str, target: SessionSta
     row.status = target.value
     row.updated_at = utcnow()
     return row
+
+
+async def fail_stale_pending(session: AsyncSession, created_before: datetime) -> list[str]:
+    """Mark sessions still pending since before `created_before` as failed ("never_connected"):
+    their relay token has expired, so no stream can join them any more. Returns their IDs."""
+    statement = (
+        select(SessionRow)
+        .where(
+            SessionRow.status == SessionStatus.PENDING.value,
+            SessionRow.created_at < created_before,
+        )
+        .with_for_update(skip_locked=True)
+    )
+    rows = (await session.scalars(statement)).all()
+    now = utcnow()
+    for row in rows:
+        check_transition(row.id, SessionStatus.PENDING, SessionStatus.FAILED)
+        row.status = SessionStatus.FAILED.value
+        row.end_reason = "never_connected"
+        row.error = "the media stream never connected before the relay token expired"
+        row.ended_at = now
+        row.updated_at = now
+    await session.flush()
+    return [row.id for row in rows]
