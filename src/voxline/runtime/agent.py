@@ -185,7 +185,11 @@ class AgentRuntime:
             self._recorder, self._transport, clock=self._clock, started_at=self._started_at
         )
         journal_task = asyncio.ensure_future(self._journal.run())
-        self._sessions = CallSessions(self._providers)
+        self._sessions = CallSessions(
+            self._providers,
+            input_rate=self._transport.input_rate,
+            output_rate=self._transport.output_rate,
+        )
         try:
             self._setup()
             async with asyncio.TaskGroup() as group:
@@ -236,7 +240,7 @@ class AgentRuntime:
         options = self._options
         self._audio = CallerAudio(
             self._transport.input_rate,
-            self._providers.stt.sample_rate,
+            self._sessions.stt_rate,
             vad=tt.vad,
             max_voiced_ms=max(tt.speech_start_ms, tt.interruptions.min_speech_ms),
             pre_roll_ms=options.pre_roll_ms,

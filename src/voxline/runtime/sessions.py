@@ -4,6 +4,7 @@ where first needed."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Generic, Protocol, TypeVar
@@ -12,7 +13,11 @@ from voxline.providers.base import (
     LlmSession,
     ProviderError,
     ProviderSet,
+    RateSelectableStt,
+    RateSelectableTts,
+    SpeechToText,
     SttSession,
+    TextToSpeech,
     TtsSession,
 )
 
@@ -70,10 +75,17 @@ class CallSessions:
     """`start()` begins opening all three; `stt()`, `llm()`, `tts()` wait for one (raising
     `ProviderError` if it could not open); `aclose()` closes whatever opened."""
 
-    def __init__(self, providers: ProviderSet) -> None:
-        self._stt = _Opening[SttSession]("speech-to-text", providers.stt.open)
+    def __init__(
+        self,
+        providers: ProviderSet,
+        *,
+        input_rate: int | None = None,
+        output_rate: int | None = None,
+    ) -> None:
+        self.stt_rate, open_stt = _stt_opener(providers.stt, input_rate)
+        self._stt = _Opening[SttSession]("speech-to-text", open_stt)
         self._llm = _Opening[LlmSession]("language model", providers.llm.open)
-        self._tts = _Opening[TtsSession]("text-to-speech", providers.tts.open)
+        self._tts = _Opening[TtsSession]("text-to-speech", _tts_opener(providers.tts, output_rate))
 
     def start_tts(self) -> None:
         self._tts.start()
@@ -94,3 +106,20 @@ class CallSessions:
 
     async def aclose(self) -> None:
         await asyncio.gather(self._stt.aclose(), self._llm.aclose(), self._tts.aclose())
+
+
+def _stt_opener(
+    stt: SpeechToText, rate: int | None
+) -> tuple[int, Callable[[], Awaitable[SttSession]]]:
+    """The rate the recognizer will take and how to open it: the transport's own rate when
+    the provider can take it (a phone call feeds 8 kHz as is), else its native rate."""
+    if rate is not None and isinstance(stt, RateSelectableStt) and rate in stt.sample_rates:
+        return rate, functools.partial(stt.open, sample_rate=rate)
+    return stt.sample_rate, stt.open
+
+
+def _tts_opener(tts: TextToSpeech, rate: int | None) -> Callable[[], Awaitable[TtsSession]]:
+    """Open the synthesizer at the transport's rate when it can produce it (no resampling)."""
+    if rate is not None and isinstance(tts, RateSelectableTts) and rate in tts.sample_rates:
+        return functools.partial(tts.open, sample_rate=rate)
+    return tts.open

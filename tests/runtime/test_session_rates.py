@@ -1,0 +1,68 @@
+"""Providers that can run at the transport's rate are opened at it (no resampling round trip)."""
+
+from __future__ import annotations
+
+from voxline.agent_spec import ScriptedLlm, ScriptedStt, ScriptedTts
+from voxline.providers.base import ProviderSet, SttSession, TtsSession
+from voxline.providers.scripted import (
+    ScriptedLanguageModel,
+    ScriptedSpeechToText,
+    ScriptedTextToSpeech,
+)
+from voxline.runtime.sessions import CallSessions
+
+
+class _RateSelectableStt(ScriptedSpeechToText):
+    sample_rates = (8000, 16000)
+
+    def __init__(self) -> None:
+        super().__init__(ScriptedStt())
+        self.opened_at: list[int | None] = []
+
+    async def open(self, sample_rate: int | None = None) -> SttSession:
+        self.opened_at.append(sample_rate)
+        return await super().open()
+
+
+class _RateSelectableTts(ScriptedTextToSpeech):
+    sample_rates = (8000, 16000)
+
+    def __init__(self) -> None:
+        super().__init__(ScriptedTts())
+        self.opened_at: list[int | None] = []
+
+    async def open(self, sample_rate: int | None = None) -> TtsSession:
+        self.opened_at.append(sample_rate)
+        return await super().open()
+
+
+async def test_rate_selectable_providers_open_at_the_phone_rate() -> None:
+    stt, tts = _RateSelectableStt(), _RateSelectableTts()
+    providers = ProviderSet(stt=stt, llm=ScriptedLanguageModel(ScriptedLlm()), tts=tts)
+    sessions = CallSessions(providers, input_rate=8000, output_rate=8000)
+    sessions.start()
+    await sessions.stt()
+    await sessions.tts()
+    await sessions.aclose()
+    assert sessions.stt_rate == 8000
+    assert stt.opened_at == [8000]
+    assert tts.opened_at == [8000]
+
+
+async def test_other_providers_keep_their_native_rate() -> None:
+    providers = ProviderSet(
+        stt=ScriptedSpeechToText(ScriptedStt()),
+        llm=ScriptedLanguageModel(ScriptedLlm()),
+        tts=ScriptedTextToSpeech(ScriptedTts()),
+    )
+    sessions = CallSessions(providers, input_rate=8000, output_rate=8000)
+    assert sessions.stt_rate == 16000
+
+
+async def test_an_unsupported_transport_rate_falls_back_to_the_native_rate() -> None:
+    stt = _RateSelectableStt()
+    providers = ProviderSet(
+        stt=stt, llm=ScriptedLanguageModel(ScriptedLlm()), tts=_RateSelectableTts()
+    )
+    sessions = CallSessions(providers, input_rate=48000, output_rate=48000)
+    assert sessions.stt_rate == stt.sample_rate
