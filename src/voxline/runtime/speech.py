@@ -9,16 +9,20 @@ filler, apology...) come from the line cache when present, and are kept there on
 from __future__ import annotations
 
 import asyncio
+import logging
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from voxline.audio.resample import StreamResampler
-from voxline.providers.base import Pcm16, ProviderError, TtsSession
+from voxline.providers.base import ContinuingTtsSession, Pcm16, ProviderError, TtsSession
 from voxline.runtime.greeting import LineCache
 from voxline.runtime.heard import ClauseSpan
 from voxline.runtime.playout import Playout, Utterance
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +88,9 @@ class Speech:
         """When the first clause went to TTS (clock)."""
         self.tts_first_byte: float | None = None
         """When the first clause's first audio came back (clock)."""
+        self._context = f"msg-{secrets.token_hex(6)}"
+        """Engines that carry prosody across clauses get one context per message."""
+        self._continued: ContinuingTtsSession | None = None
 
     def say(self, clause: Clause) -> None:
         """Queue a clause."""
@@ -113,6 +120,7 @@ class Speech:
             if not isinstance(item, Clause):
                 await self._audio.put(item)
                 if item is None:
+                    await self._end_context()
                     return
                 continue
             audio = _ClauseAudio(item, asyncio.Queue())
@@ -138,7 +146,11 @@ class Speech:
         kept: list[Pcm16] | None = [] if clause.fixed else None
         if first:
             self.tts_start = self._clock()
-        stream = tts.synthesize(clause.text)
+        if isinstance(tts, ContinuingTtsSession) and not clause.fixed:
+            self._continued = tts
+            stream = tts.synthesize(clause.text, context=self._context)
+        else:
+            stream = tts.synthesize(clause.text)
         try:
             async for pcm in stream:
                 if first and self.tts_first_byte is None:
@@ -155,6 +167,14 @@ class Speech:
         if kept is not None:
             kept.append(tail)
             self._lines.put(clause.text, np.concatenate(kept))
+
+    async def _end_context(self) -> None:
+        if self._continued is not None:
+            try:
+                await self._continued.end_context(self._context)
+            except ProviderError as exc:
+                # The message's audio is complete; a failed close only loses the engine's cleanup.
+                logger.debug("ending the synthesis context failed: %s", exc)
 
     async def _play(self) -> None:
         while (item := await self._audio.get()) is not None:
