@@ -36,3 +36,14 @@ if [[ ! -f "$STAMP" || pyproject.toml -nt "$STAMP" ]]; then
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[local,piper,dev]"
     touch "$STAMP"
 fi
+
+# The web client test (tests/web) drives Debian's chromium; it fails, never skips, without it.
+if ! command -v chromium >/dev/null 2>&1; then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        echo "bootstrap: installing chromium for the web client test" >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "bootstrap: chromium is missing: install Debian's chromium for tests/web" >&2
+    fi
+fi
