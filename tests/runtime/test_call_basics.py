@@ -241,3 +241,16 @@ async def test_hanging_up_mid_answer_records_what_was_heard() -> None:
     assert answer.interrupted
     assert answer.heard_text and answer.text.startswith(answer.heard_text)
     assert answer.heard_text != answer.text
+
+
+async def test_text_typed_before_the_greeting_is_answered_instead_of_greeted_over() -> None:
+    spec = scripted_spec(rules=[ScriptedRule(match="hours", say="Nine to five.")])
+    async with simulated_call(spec) as call:
+        call.transport.type_text("What are your hours?")
+        await call.agent_done(1)
+        await asyncio.sleep(0.3)
+        items = [(item.role, item.text, item.interrupted) for item in call.items()]
+    assert items[:2] == [
+        ("caller", "What are your hours?", False),
+        ("agent", "Nine to five.", False),
+    ]

@@ -87,11 +87,11 @@ class CallEngine:
 
     async def _sweep_forever(self, every_s: float) -> None:
         while True:
+            await asyncio.sleep(every_s)
             try:
                 await self.sweep_stale_sessions()
             except Exception:
                 logger.exception("sweeping stale sessions failed")
-            await asyncio.sleep(every_s)
 
     @property
     def active_calls(self) -> int:
@@ -236,6 +236,7 @@ class CallEngine:
     async def aclose(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
         for task in list(self._calls):
             task.cancel()
         if self._calls:

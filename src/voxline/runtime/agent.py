@@ -272,14 +272,17 @@ class AgentRuntime:
     async def _open_call(self) -> None:
         """Greet first; providers connect while the greeting plays, never before it."""
         greeting = fill_placeholders(self._spec.first_message or "", self._variables).strip()
-        if greeting:
+        # A caller who typed (or keyed) before the greeting began is answered instead.
+        if greeting and self._active is None:
             if any(self._lines.get(clause) is None for clause in split_clauses(greeting)):
                 self._sessions.start_tts()
             running = await self._say(greeting, kind="greeting")
             audible = asyncio.ensure_future(self._playout.audible.wait())
             assert running.task is not None
-            await asyncio.wait([audible, running.task], return_when=asyncio.FIRST_COMPLETED)
-            audible.cancel()
+            try:
+                await asyncio.wait([audible, running.task], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                audible.cancel()
         self._sessions.start()
         self._spawn(self._serve_stt())
         self._spawn(self._watch_sessions())
