@@ -16,6 +16,8 @@ from pydantic.alias_generators import to_camel
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}")
 _CREDENTIAL_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+# Public for the secrets store and API: a workspace secret is named like an `api_key_ref`.
+CREDENTIAL_NAME_PATTERN = _CREDENTIAL_NAME
 _WS_BASE_URL = r"^wss?://[^\s/?#@]+(/[^\s?#]*)?$"
 
 

@@ -7,7 +7,9 @@ spec asks for them, so a server running scripted agents never imports torch, lla
 
 Adding a provider is one entry in `STT_FACTORIES`, `LLM_FACTORIES` or `TTS_FACTORIES`.
 A provider that authenticates is also keyed by (a hash of) the credential it was built
-with, so a rotated key gets a new provider. An agent with `llm_fallbacks` (`tts_fallbacks`)
+with, so a rotated key gets a new provider. A server-level key (`Credential` of scope SERVER,
+from the environment) is only ever sent to its own vendor's API; a workspace's secrets go
+wherever its agents point. An agent with `llm_fallbacks` (`tts_fallbacks`)
 gets a `FallbackLanguageModel` (`FallbackTextToSpeech`) over the providers of its chain.
 """
 
@@ -18,8 +20,10 @@ import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar, cast, runtime_checkable
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
@@ -64,6 +68,40 @@ _CREDENTIAL_ENV_VARS = {
 }
 
 
+def _default_host(spec: type[BaseModel]) -> str:
+    default: str = spec.model_fields["base_url"].default
+    host = urlsplit(default).hostname
+    if host is None:
+        raise RuntimeError(f"{spec.__name__} has no default host")
+    return host
+
+
+# The one API each server-level key may be sent to: its vendor's own (the specs' defaults).
+_VENDOR_HOSTS = {
+    "openai": _default_host(OpenAiLlm),
+    "anthropic": _default_host(AnthropicLlm),
+    "deepgram": _default_host(DeepgramStt),
+    "cartesia": _default_host(CartesiaTts),
+    "elevenlabs": _default_host(ElevenLabsTts),
+}
+_SECURE_SCHEMES = frozenset({"https", "wss"})
+
+
+class CredentialScope(StrEnum):
+    SERVER = "server"
+    """The operator's key (environment): sent only to its vendor's own API."""
+    WORKSPACE = "workspace"
+    """A workspace's own secret: sent to whatever endpoint the workspace's agent names."""
+
+
+@dataclass(frozen=True, slots=True)
+class Credential:
+    """A secret value and where it came from, which decides where it may be sent."""
+
+    value: str = field(repr=False)
+    scope: CredentialScope
+
+
 @dataclass(frozen=True, slots=True)
 class BuildContext:
     """What a factory gets besides its spec: the shared inference pool and the agent's
@@ -73,21 +111,38 @@ class BuildContext:
     language: str
     model_dir: Path | None = None
     """Where assembled model files are cached (the data directory's `models/`)."""
-    credentials: Mapping[str, str] = field(default_factory=dict)
-    """Secret values by name: the server's keys ('openai', ...) overlaid by the workspace's."""
+    credentials: Mapping[str, Credential] = field(default_factory=dict)
+    """Secrets by name: the server's keys ('openai', ...) overlaid by the workspace's."""
 
-    def credential(self, name: str | None) -> str | None:
-        """The secret called `name` (None for None); ProviderUnavailable if there is none."""
+    def credential(self, name: str | None, endpoint: str) -> str | None:
+        """The secret called `name` (None for None) for a provider sending it to `endpoint`.
+
+        ProviderUnavailable if there is none, or if it is a server key and `endpoint` is not
+        its vendor's own API (a custom endpoint needs a workspace secret)."""
         if name is None:
             return None
-        value = self.credentials.get(name)
-        if value:
-            return value
-        env_var = _CREDENTIAL_ENV_VARS.get(name)
-        where = f"set {env_var} or add" if env_var else "add"
-        raise ProviderUnavailable(
-            f"no credential named {name!r} is configured: {where} a workspace secret {name!r}"
-        )
+        credential = self.credentials.get(name)
+        if credential is None or not credential.value:
+            env_var = _CREDENTIAL_ENV_VARS.get(name)
+            where = f"set {env_var} or add" if env_var else "add"
+            raise ProviderUnavailable(
+                f"no credential named {name!r} is configured: {where} a workspace secret {name!r}"
+            )
+        if credential.scope is CredentialScope.SERVER:
+            _check_server_endpoint(name, endpoint)
+        return credential.value
+
+
+def _check_server_endpoint(name: str, endpoint: str) -> None:
+    host = _VENDOR_HOSTS.get(name)
+    parts = urlsplit(endpoint)
+    if host is not None and parts.scheme in _SECURE_SCHEMES and parts.hostname == host:
+        return
+    raise ProviderUnavailable(
+        f"credential {name!r} is the server's, and server credentials are only sent to "
+        f"{host or 'their vendor'}; store a workspace secret {name!r} for custom endpoints "
+        f"(this agent sends it to {parts.hostname or endpoint!r})"
+    )
 
 
 @runtime_checkable
@@ -98,6 +153,7 @@ class UsesCredential(Protocol):
 
 
 Factory = Callable[[Any, BuildContext], Awaitable[P]]
+Credentials = Mapping[str, Credential | str]
 
 _LOCAL_HINT = "pip install 'voxline[local]'"
 _PIPER_HINT = "pip install 'voxline[piper]'"
@@ -149,33 +205,35 @@ async def _piper(spec: PiperTts, context: BuildContext) -> TextToSpeech:
 async def _openai(spec: OpenAiLlm, context: BuildContext) -> LanguageModel:
     from voxline.providers.llm.openai import OpenAiLanguageModel
 
-    return OpenAiLanguageModel(spec, context.credential(spec.credential_name()))
+    return OpenAiLanguageModel(spec, context.credential(spec.credential_name(), spec.base_url))
 
 
 async def _anthropic(spec: AnthropicLlm, context: BuildContext) -> LanguageModel:
     from voxline.providers.llm.anthropic import AnthropicLanguageModel
 
-    return AnthropicLanguageModel(spec, context.credential(spec.credential_name()))
+    api_key = context.credential(spec.credential_name(), spec.base_url)
+    return AnthropicLanguageModel(spec, api_key)
 
 
 async def _deepgram(spec: DeepgramStt, context: BuildContext) -> SpeechToText:
     from voxline.providers.stt.deepgram import DeepgramSpeechToText
 
-    api_key = context.credential(spec.credential_name())
+    api_key = context.credential(spec.credential_name(), spec.base_url)
     return DeepgramSpeechToText(spec, api_key, language=context.language)
 
 
 async def _cartesia(spec: CartesiaTts, context: BuildContext) -> TextToSpeech:
     from voxline.providers.tts.cartesia import CartesiaTextToSpeech
 
-    api_key = context.credential(spec.credential_name())
+    api_key = context.credential(spec.credential_name(), spec.base_url)
     return CartesiaTextToSpeech(spec, api_key, language=context.language)
 
 
 async def _elevenlabs(spec: ElevenLabsTts, context: BuildContext) -> TextToSpeech:
     from voxline.providers.tts.elevenlabs import ElevenLabsTextToSpeech
 
-    return ElevenLabsTextToSpeech(spec, context.credential(spec.credential_name()))
+    api_key = context.credential(spec.credential_name(), spec.base_url)
+    return ElevenLabsTextToSpeech(spec, api_key)
 
 
 def _missing(provider: str, package: str, hint: str, exc: ImportError) -> ProviderUnavailable:
@@ -214,11 +272,10 @@ class ProviderRegistry:
         self._llm = _Providers(LLM_FACTORIES)
         self._tts = _Providers(TTS_FACTORIES)
 
-    async def build(
-        self, spec: AgentSpec, credentials: Mapping[str, str] | None = None
-    ) -> ProviderSet:
+    async def build(self, spec: AgentSpec, credentials: Credentials | None = None) -> ProviderSet:
         """The agent's three providers, the missing ones built concurrently, authenticating
-        with `credentials` (secret values by name, see BuildContext).
+        with `credentials` (by name; a bare string is a secret the caller supplies, sent
+        wherever the spec says, like a workspace's).
 
         Raises ProviderUnavailable naming what is missing (every failure, in one message)."""
         context = self._context(spec, credentials)
@@ -235,7 +292,7 @@ class ProviderRegistry:
             stt=cast(SpeechToText, stt), llm=cast(LanguageModel, llm), tts=cast(TextToSpeech, tts)
         )
 
-    async def warm_up(self, spec: AgentSpec, credentials: Mapping[str, str] | None = None) -> None:
+    async def warm_up(self, spec: AgentSpec, credentials: Credentials | None = None) -> None:
         """Build the agent's providers and warm each one that can be, once per process."""
         await self.build(spec, credentials)
         context = self._context(spec, credentials)
@@ -248,8 +305,14 @@ class ProviderRegistry:
         for providers in (self._stt, self._llm, self._tts):
             await providers.aclose()
 
-    def _context(self, spec: AgentSpec, credentials: Mapping[str, str] | None) -> BuildContext:
-        return BuildContext(self._executor, spec.language, self._model_dir, credentials or {})
+    def _context(self, spec: AgentSpec, credentials: Credentials | None) -> BuildContext:
+        resolved = {
+            name: value
+            if isinstance(value, Credential)
+            else Credential(value, CredentialScope.WORKSPACE)
+            for name, value in (credentials or {}).items()
+        }
+        return BuildContext(self._executor, spec.language, self._model_dir, resolved)
 
 
 class _Providers(Generic[P]):
@@ -363,7 +426,11 @@ def _key(part: BaseModel, context: BuildContext) -> str:
     key = f"{type(part).__name__}:{context.language}:{part.model_dump_json()}"
     if isinstance(part, UsesCredential):
         name = part.credential_name()
-        secret = context.credentials.get(name, "") if name else ""
-        # Which key, never the key: a digest tells keys apart without holding them.
-        key += ":" + (hashlib.sha256(secret.encode()).hexdigest()[:32] if secret else "-")
+        credential = context.credentials.get(name) if name else None
+        if credential is None or not credential.value:
+            return key + ":-"
+        # Which key, never the key: a digest tells keys apart without holding them. The scope
+        # is part of it so a server key never reuses a provider its endpoint check did not pass.
+        digest = hashlib.sha256(credential.value.encode()).hexdigest()[:32]
+        key += f":{credential.scope}:{digest}"
     return key

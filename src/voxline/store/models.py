@@ -16,6 +16,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -185,3 +186,17 @@ class IdempotencyKeyRow(Base):
     response: Mapped[Any] = mapped_column(json_type(), nullable=True)
     status_code: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class WorkspaceSecret(Base):
+    """A workspace's named secret (a provider API key), sealed by `security.secret_box`."""
+
+    __tablename__ = "workspace_secrets"
+
+    workspace_id: Mapped[str] = mapped_column(
+        _ID, ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
