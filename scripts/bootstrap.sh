@@ -29,11 +29,11 @@ if [[ ! -x "$VENV/bin/python" ]]; then
 fi
 
 if [[ ! -f "$STAMP" || pyproject.toml -nt "$STAMP" ]]; then
-    echo "bootstrap: installing voxline[local,piper,dev] into $VENV" >&2
+    echo "bootstrap: installing voxline[local,piper,dev,bench] into $VENV" >&2
     # llama.cpp's native CPU detection builds code that crashes on CPUs reporting AMX:
     # build llama-cpp-python for a fixed AVX2 baseline instead.
     export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON}"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[local,piper,dev]"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[local,piper,dev,bench]"
     touch "$STAMP"
 fi
 

@@ -9,6 +9,7 @@ from typing import TextIO
 
 from voxline.calls.engine import CallEngine
 from voxline.config import Settings
+from voxline.loop_lag import LoopLagMonitor
 from voxline.providers.base import ProviderError
 from voxline.store.agents import all_agent_specs
 from voxline.store.database import Database
@@ -25,6 +26,8 @@ class AppState:
     secret: bytes
     """Signs relay tokens; shared by every process of a deployment."""
     engine: CallEngine
+    lag_monitor: LoopLagMonitor | None = None
+    """Samples event-loop lag when `settings.lag_monitor` is on."""
 
     @classmethod
     async def start(cls, settings: Settings, *, console: TextIO | None = None) -> AppState:
@@ -41,13 +44,23 @@ class AppState:
             await database.dispose()
             raise
         engine = CallEngine(settings, database)
+        engine.start_sweeping()
         if settings.preload_models:
             await _preload(engine, database)
+        monitor = LoopLagMonitor() if settings.lag_monitor else None
+        if monitor is not None:
+            monitor.start()
         return cls(
-            settings=settings, database=database, secret=settings.resolved_secret(), engine=engine
+            settings=settings,
+            database=database,
+            secret=settings.resolved_secret(),
+            engine=engine,
+            lag_monitor=monitor,
         )
 
     async def aclose(self) -> None:
+        if self.lag_monitor is not None:
+            await self.lag_monitor.aclose()
         await self.engine.aclose()
         await self.database.dispose()
 

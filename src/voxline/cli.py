@@ -1,4 +1,4 @@
-"""The `voxline` command: serve, keys, agents, db.
+"""The `voxline` command: serve, keys, agents, db, call.
 
 Secrets go to stdout only where they are the output (`keys create` prints the key alone, so
 `KEY=$(voxline keys create)` works); everything else goes to stderr.
@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from voxline import __version__
+from voxline import __version__, cli_call, log_redaction
 from voxline.config import Settings
 from voxline.store.agents import agent_spec
 from voxline.store.api_keys import create_api_key, list_api_keys, revoke_api_key
@@ -106,6 +106,8 @@ def _parser() -> argparse.ArgumentParser:
         "at start-up).",
     )
     db_upgrade.set_defaults(command=_run_async(_db_upgrade))
+
+    cli_call.register(commands)
     return parser
 
 
@@ -120,12 +122,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
     )
+    log_redaction.install()  # after uvicorn configured its loggers
+    uvicorn.Server(config).run()
     return 0
 
 

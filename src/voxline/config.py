@@ -58,11 +58,23 @@ class Settings(BaseSettings):
     dev_mode: bool = Field(
         default=False, description="Enables local-only conveniences (browser session tokens)."
     )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="Web origins (scheme://host[:port]) besides the server's own whose pages "
+        "may open browser sessions; '*' allows any. A JSON list in the environment.",
+    )
+    session_token_ttl_seconds: int = Field(
+        default=60, ge=5, le=3600, description="How long a browser session token stays valid."
+    )
     preload_models: bool = Field(
         default=True, description="Load and warm the embedded models at start-up."
     )
     inference_threads: int = Field(
         default=2, ge=1, le=64, description="Threads in the shared model inference pool."
+    )
+    lag_monitor: bool = Field(
+        default=False,
+        description="Sample event-loop lag and serve it at GET /v1/debug/runtime (benchmarks).",
     )
     log_level: str = "info"
 

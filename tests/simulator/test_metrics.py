@@ -71,6 +71,14 @@ def test_gap_around_a_caller_utterance_is_not_an_underrun() -> None:
     assert playout_gaps(buffer.segments, [_utterance(1.5, 2.5)], [], min_gap=0.001) == []
 
 
+def test_gap_before_an_answer_given_while_the_caller_still_speaks_is_not_an_underrun() -> None:
+    buffer = PlayoutBuffer()
+    buffer.push(0.0, _tone(1.0))
+    buffer.push(2.9, _tone(0.5))
+    still_speaking = _utterance(2.0, 3.0)
+    assert playout_gaps(buffer.segments, [still_speaking], [], min_gap=0.001) == []
+
+
 def test_gap_after_a_clear_is_not_an_underrun() -> None:
     buffer = PlayoutBuffer()
     buffer.push(1.0, _tone(0.5))

@@ -100,8 +100,18 @@ def test_cleared_audio_is_never_audible() -> None:
     assert first_audible(buffer.segments, 0.0, threshold=64) is None
 
 
-def test_last_audible_is_the_end_of_the_last_loud_sample_before_until() -> None:
+def test_last_audible_is_the_end_of_the_last_loud_sample_started_by_until() -> None:
     buffer = PlayoutBuffer()
     buffer.push(0.0, np.concatenate([_audio(0.5), _audio(0.5, level=0)]))
     assert last_audible(buffer.segments, 0.9, threshold=64) == 0.5
-    assert last_audible(buffer.segments, 0.25, threshold=64) == 0.25
+    assert last_audible(buffer.segments, 0.25, threshold=64) == 0.25 + 1 / 8000
+
+
+def test_a_sound_heard_now_is_not_yet_followed_by_silence() -> None:
+    buffer = PlayoutBuffer()
+    buffer.push(0.0, _audio(0.2))
+    buffer.push(1.0, _audio(0.2))
+    heard = first_audible(buffer.segments, 0.5, threshold=64)
+    assert heard == 1.0
+    last = last_audible(buffer.segments, heard, threshold=64)
+    assert last is not None and last > heard

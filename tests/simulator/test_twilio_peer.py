@@ -351,3 +351,27 @@ async def test_wav_dump_holds_caller_left_and_agent_right(tmp_path: Path) -> Non
     assert caller_loud.size and agent_loud.size
     assert caller_loud[0] < agent_loud[0]
     assert np.abs(frames[:, 1]).max() > np.abs(frames[:, 0]).max()
+
+
+async def test_speak_returns_once_the_last_frame_is_sent() -> None:
+    async def agent(ws: ServerConnection) -> None:
+        await _start(ws)
+        await _drain(ws)
+
+    async with _agent_server(agent) as url, SimulatedTwilioCall(url) as call:
+        utterance = await call.speak(_tone(0.1))
+        assert utterance.ended_at is not None
+        assert utterance.ended_at <= call.now()
+
+
+async def test_speak_raises_call_ended_when_the_server_hangs_up_mid_utterance() -> None:
+    async def agent(ws: ServerConnection) -> None:
+        await _start(ws)
+        async for message in _messages(ws):
+            if isinstance(message, MediaMessage) and message.chunk >= 5:
+                await ws.close()
+                return
+
+    async with _agent_server(agent) as url, SimulatedTwilioCall(url) as call:
+        with pytest.raises(CallEnded):
+            await call.speak(_tone(5.0))

@@ -108,11 +108,13 @@ def playout_gaps(
 ) -> list[Gap]:
     """Gaps longer than `min_gap` between agent audio chunks that belong to one answer.
 
-    Two chunks belong to one answer unless the caller finished an utterance or the server
-    sent `clear` between their arrivals.
+    Two chunks belong to one answer unless the caller started or finished an utterance, or
+    the server sent `clear`, between their arrivals (an agent may answer before the caller
+    has finished, when it took a pause for the end of the turn).
     """
     played = [segment for segment in segments if segment.played_samples > 0]
-    boundaries = sorted([u.ended_at for u in utterances if u.ended_at is not None] + list(clears))
+    spoken = [t for u in utterances for t in (u.started_at, u.ended_at) if t is not None]
+    boundaries = sorted(spoken + list(clears))
     gaps: list[Gap] = []
     for previous, current in itertools.pairwise(played):
         if current.start - previous.end <= min_gap:

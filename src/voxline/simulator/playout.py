@@ -111,11 +111,17 @@ def first_audible(segments: list[Segment], since: float, threshold: int) -> floa
 
 
 def last_audible(segments: list[Segment], until: float, threshold: int) -> float | None:
-    """When the last sample louder than `threshold` played before `until` ended, if any."""
+    """When the last sample louder than `threshold` that started playing by `until` ends
+    (so possibly just after `until`), if any.
+
+    Counting the sample playing at `until` keeps this consistent with `first_audible`, which
+    reports a sample as heard from its start.
+    """
     for segment in reversed(segments):
-        if segment.start >= until:
+        if segment.start > until:
             continue
-        stop = min(segment.played_samples, int((until - segment.start) * SAMPLE_RATE))
+        started = int(np.floor((until - segment.start) * SAMPLE_RATE)) + 1
+        stop = min(segment.played_samples, started)
         loud = np.flatnonzero(_loud(segment.played_audio[:stop], threshold))
         if loud.size:
             return segment.start + (int(loud[-1]) + 1) / SAMPLE_RATE

@@ -203,6 +203,24 @@ class SimulatedTwilioCall:
         self.utterances.append(utterance)
         return utterance
 
+    async def speak(self, pcm: Pcm16) -> CallerUtterance:
+        """`say(pcm)`, returning once its last frame is sent; `CallEnded` if the stream
+        closes first."""
+        utterance = self.say(pcm)
+        sent = asyncio.ensure_future(utterance.wait_sent())
+        try:
+            while not sent.done():
+                if self.closed_at is not None:
+                    raise CallEnded("the stream closed while the caller was speaking")
+                changed = asyncio.ensure_future(self._changed.wait())
+                try:
+                    await asyncio.wait({sent, changed}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    changed.cancel()
+        finally:
+            sent.cancel()
+        return utterance
+
     async def press(self, digit: str) -> None:
         """Send a DTMF key press now."""
         self._require_open()
@@ -310,9 +328,9 @@ class SimulatedTwilioCall:
     @property
     def close_code(self) -> int | None:
         """The WebSocket close code the server sent (1008: relay refused), once closed."""
-        if self._ws is None or self._ws.close_rcvd is None:
+        if self._ws is None or self._ws.protocol.close_rcvd is None:
             return None
-        return self._ws.close_rcvd.code
+        return self._ws.protocol.close_rcvd.code
 
     def _handle(self, raw: str | bytes) -> None:
         now = self.now()

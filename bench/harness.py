@@ -1,0 +1,166 @@
+"""What the call benchmarks share: a voxline server to call (started here, or one already
+running), agents on it, speech for the callers, and percentiles.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from voxline.providers.base import Pcm16
+
+RESULTS_DIR = Path(__file__).parent / "results"
+
+
+@dataclass(frozen=True)
+class Server:
+    """A voxline server to call; `pid` when it runs on this machine (for CPU and memory)."""
+
+    base_url: str
+    api_key: str
+    pid: int | None
+    log_path: Path | None = None
+
+    def client(self, timeout: float = 30.0) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {self.api_key}"},
+            timeout=timeout,
+        )
+
+
+@contextmanager
+def local_server(
+    env: Mapping[str, str], *, data_dir: Path | None = None, startup_timeout: float = 600.0
+) -> Iterator[Server]:
+    """`voxline serve` in a subprocess on a free port, with `data_dir` (default: a new
+    temporary directory) as its data directory."""
+    with tempfile.TemporaryDirectory(prefix="voxline-bench-") as tmp:
+        data_dir = data_dir or Path(tmp)
+        port = _free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        full_env = {
+            **os.environ,
+            "VOXLINE_DATA_DIR": str(data_dir),
+            "VOXLINE_PUBLIC_BASE_URL": base_url,
+            "VOXLINE_PORT": str(port),
+            **env,
+        }
+        voxline = [sys.executable, "-m", "voxline.cli"]
+        created = subprocess.run(
+            [*voxline, "keys", "create", "--workspace", "bench"],
+            env=full_env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
+        api_key = created.stdout.strip().splitlines()[-1]
+        log_path = data_dir / "server.log"
+        with log_path.open("w") as log:
+            process = subprocess.Popen([*voxline, "serve"], env=full_env, stdout=log, stderr=log)
+        try:
+            _wait_ready(base_url, process, log_path, startup_timeout)
+            yield Server(base_url, api_key, process.pid, log_path)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_ready(
+    base_url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"voxline serve exited early:\n{log_path.read_text()[-4000:]}")
+        try:
+            if httpx.get(f"{base_url}/ready", timeout=1.0).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"voxline serve was not ready in {timeout:.0f} s (log: {log_path})")
+
+
+def create_agent(server: Server, spec: dict[str, Any]) -> str:
+    with server.client() as client:
+        response = client.post("/v1/agents", json=spec)
+    if response.status_code != 201:
+        raise RuntimeError(f"could not create the agent: {response.text}")
+    agent_id: str = response.json()["id"]
+    return agent_id
+
+
+def trim_to_voiced(pcm: Pcm16, floor_dbfs: float = -30.0, frame: int = 160) -> Pcm16:
+    """`pcm` without trailing 20 ms frames quieter than `floor_dbfs` (RMS): the audio then
+    ends where a voice activity detector last hears speech, so that the caller's end of
+    audio and the server's end of speech are the same moment."""
+    floor = (10 ** (floor_dbfs / 20) * 32768) ** 2
+    end = len(pcm)
+    while end >= frame:
+        block = pcm[end - frame : end].astype(np.float64)
+        if float(np.mean(block * block)) >= floor:
+            break
+        end -= frame
+    return pcm[:end]
+
+
+def percentile(values: Sequence[float], fraction: float) -> float | None:
+    """Nearest-rank percentile; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
+
+
+def distribution(values: Sequence[float]) -> dict[str, float | int | None]:
+    """Count, median, p95, p99 and max of `values`."""
+    return {
+        "n": len(values),
+        "p50": percentile(values, 0.50),
+        "p95": percentile(values, 0.95),
+        "p99": percentile(values, 0.99),
+        "max": max(values) if values else None,
+    }
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    model = platform.processor()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {"cpus": os.cpu_count(), "cpu": model, "python": platform.python_version()}
+
+
+def fmt(value: float | int | None, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
