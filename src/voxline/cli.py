@@ -123,7 +123,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, server_process=True),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,

@@ -5,6 +5,7 @@ Adding a resource is one line in `_ROUTERS`.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -27,6 +28,8 @@ _ROUTERS: tuple[APIRouter, ...] = (
     browser.router,
 )
 
+_GC_GEN0_THRESHOLD = 20_000
+
 _DESCRIPTION = """\
 A self-hostable voice-agent server. Every `/v1` endpoint takes `Authorization: Bearer <API key>`
 and sees only that key's workspace. JSON is camelCase; errors are
@@ -34,14 +37,19 @@ and sees only that key's workspace. JSON is camelCase; errors are
 """
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The application; its lifespan opens, migrates and (first time) seeds the database."""
+def create_app(settings: Settings | None = None, *, server_process: bool = False) -> FastAPI:
+    """The application; its lifespan opens, migrates and (first time) seeds the database.
+
+    `server_process`: this app owns the process (`voxline serve`), so it may tune the garbage
+    collector for it once start-up is done."""
     resolved = settings if settings is not None else Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await AppState.start(resolved)
         app.state.voxline = state
+        if server_process:
+            _tune_garbage_collector()
         try:
             yield
         finally:
@@ -57,3 +65,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in _ROUTERS:
         app.include_router(router)
     return app
+
+
+def _tune_garbage_collector() -> None:
+    """Full collections of a heap holding models and ORM metadata stall the event loop for
+    60-120 ms, and every call with it. Everything alive after start-up lives for the whole
+    process: freeze it out of the collector's scans, and collect young objects less often."""
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(_GC_GEN0_THRESHOLD, gen1, gen2)

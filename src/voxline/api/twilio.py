@@ -13,8 +13,8 @@ stream as a `<Parameter>` (Twilio strips query strings from stream URLs).
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
+import time
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -30,8 +30,9 @@ from voxline.app_state import AppState
 from voxline.security.relay import (
     RelayContext,
     RelayTokenError,
+    Replayed,
     issue_relay_token,
-    redeem_relay_token,
+    verify_relay_token,
 )
 from voxline.store import sessions as session_store
 from voxline.store.errors import NotFound
@@ -266,28 +267,40 @@ async def twilio_media_stream(websocket: WebSocket) -> None:
     start = await _read_start(websocket)
     if start is None:
         return
-    consume = functools.partial(consume_relay_token, state.database)
+    stream_started = time.monotonic()
     try:
-        context = await redeem_relay_token(
-            state.secret, start.custom_parameters.get("relay", ""), consume
+        context = verify_relay_token(state.secret, start.custom_parameters.get("relay", ""))
+        # The single-use check and loading the call are independent: do both at once.
+        consumed, setup = await asyncio.gather(
+            consume_relay_token(state.database, context.token_id, _expiry(context)),
+            state.engine.load(context.session_id),
         )
-    except RelayTokenError as exc:
-        logger.warning("media stream %s refused: %s", start.stream_sid, type(exc).__name__)
+        if not consumed:
+            raise Replayed(f"relay token {context.token_id} was already used")
+    except (RelayTokenError, NotFound) as exc:
+        logger.warning("media stream %s refused: %s", start.stream_sid, _refusal(exc))
         await websocket.close(_POLICY_VIOLATION, "invalid relay token")
-        return
-    try:
-        setup = await state.engine.load(context.session_id)
-    except NotFound as exc:
-        logger.warning("media stream %s refused: %s", start.stream_sid, exc)
-        await websocket.close(_POLICY_VIOLATION, "session not found")
         return
     transport = TwilioMediaTransport(websocket, start, state.engine.twilio, context.to_number)
     try:
         await state.engine.run(
-            setup, transport, call_sid=start.call_sid, stream_sid=start.stream_sid
+            setup,
+            transport,
+            call_sid=start.call_sid,
+            stream_sid=start.stream_sid,
+            stream_started=stream_started,
         )
     finally:
         await transport.close()
+
+
+def _expiry(context: RelayContext) -> datetime:
+    assert context.expires_at is not None  # set on every verified token
+    return context.expires_at
+
+
+def _refusal(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, NotFound) else type(exc).__name__
 
 
 async def _read_start(websocket: WebSocket) -> StartMessage | None:

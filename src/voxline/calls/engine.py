@@ -9,10 +9,12 @@ browser) and the API know nothing of how a call is run beyond `run()`.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import httpx
 
@@ -141,15 +143,16 @@ class CallEngine:
         *,
         call_sid: str | None = None,
         stream_sid: str | None = None,
-        started_at: datetime | None = None,
+        stream_started: float | None = None,
     ) -> CallOutcome | None:
         """Hold the conversation and finalize the session. Returns None if it never started
-        (the session had already been used, or its providers could not be built)."""
+        (its providers could not be built). `stream_started` (`time.monotonic()` when the
+        transport's stream began) makes the first-response figure include our set-up."""
         task = asyncio.current_task()
         if task is not None:
             self._calls.add(task)
         try:
-            return await self._run(setup, transport, call_sid, stream_sid, started_at)
+            return await self._run(setup, transport, call_sid, stream_sid, stream_started)
         finally:
             if task is not None:
                 self._calls.discard(task)
@@ -160,20 +163,17 @@ class CallEngine:
         transport: Transport,
         call_sid: str | None,
         stream_sid: str | None,
-        started_at: datetime | None,
+        stream_started: float | None,
     ) -> CallOutcome | None:
-        async with self.database.transaction() as db:
-            await session_store.mark_in_progress(
-                db,
-                setup.session_id,
-                call_sid=call_sid,
-                stream_sid=stream_sid,
-                started_at=started_at or utcnow(),
-            )
+        # Written while the greeting starts: the caller must not wait on the database.
+        marking = asyncio.create_task(
+            self._mark_in_progress(setup.session_id, call_sid, stream_sid)
+        )
         try:
             providers = await self.providers(setup)
         except ProviderError as exc:
             logger.error("session %s: providers unavailable: %s", setup.session_id, exc)
+            await marking
             await self._finish(setup, SessionStatus.FAILED, "error", str(exc), None)
             await transport.hang_up()
             return None
@@ -195,19 +195,33 @@ class CallEngine:
             variables=setup.variables,
             memory=setup.memory,
         )
+        setup_ms = 0.0 if stream_started is None else (time.monotonic() - stream_started) * 1000
         outcome: CallOutcome | None = None
         try:
             outcome = await runtime.run()
         finally:
             # Runs on cancellation (server shutdown) too: nothing already said is lost.
             await asyncio.shield(recorder.aclose())
+            await asyncio.shield(marking)
             if outcome is None:
                 await asyncio.shield(
                     self._finish(setup, SessionStatus.FAILED, "error", "call interrupted", None)
                 )
+        if outcome.first_response_ms is not None:
+            outcome = dataclasses.replace(
+                outcome, first_response_ms=outcome.first_response_ms + setup_ms
+            )
         status = SessionStatus.FAILED if outcome.end_reason == "error" else SessionStatus.COMPLETED
         await self._finish(setup, status, outcome.end_reason, outcome.error, outcome)
         return outcome
+
+    async def _mark_in_progress(
+        self, session_id: str, call_sid: str | None, stream_sid: str | None
+    ) -> None:
+        async with self.database.transaction() as db:
+            await session_store.mark_in_progress(
+                db, session_id, call_sid=call_sid, stream_sid=stream_sid, started_at=utcnow()
+            )
 
     async def _finish(
         self,

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 logger = logging.getLogger(__name__)
 
@@ -73,11 +74,22 @@ class MemoryRecorder:
         return [self.items[seq] for seq in sorted(self.items)]
 
 
+@runtime_checkable
+class BatchRecorder(Protocol):
+    """A recorder that can write several entries in one go (one database transaction)."""
+
+    async def record_batch(
+        self, items: Sequence[TranscriptItem], metrics: Sequence[TurnMetrics]
+    ) -> None: ...
+
+
 class QueuedRecorder:
     """Writes through another recorder from a background task, in order, so that a slow
     database never delays the conversation. `aclose()` waits until everything is written.
 
-    A failed write is logged and retried once; it never reaches the runtime.
+    Whatever queued up while the previous write ran is written together (one transaction when
+    the inner recorder has `record_batch`), keeping only the latest version of each item. A
+    failed write is logged and retried once; it never reaches the runtime.
     """
 
     def __init__(self, inner: CallRecorder) -> None:
@@ -96,13 +108,27 @@ class QueuedRecorder:
         await asyncio.shield(self._writer)
 
     async def _drain(self) -> None:
-        while (entry := await self._queue.get()) is not None:
-            for attempt in (1, 2):
-                try:
-                    if isinstance(entry, TranscriptItem):
-                        await self._inner.record_item(entry)
-                    else:
+        closing = False
+        while not closing:
+            entries = [await self._queue.get()]
+            while not self._queue.empty():
+                entries.append(self._queue.get_nowait())
+            closing = None in entries
+            items = {e.seq: e for e in entries if isinstance(e, TranscriptItem)}
+            metrics = {e.turn: e for e in entries if isinstance(e, TurnMetrics)}
+            if items or metrics:
+                await self._write(list(items.values()), list(metrics.values()))
+
+    async def _write(self, items: list[TranscriptItem], metrics: list[TurnMetrics]) -> None:
+        for attempt in (1, 2):
+            try:
+                if isinstance(self._inner, BatchRecorder):
+                    await self._inner.record_batch(items, metrics)
+                else:
+                    for item in items:
+                        await self._inner.record_item(item)
+                    for entry in metrics:
                         await self._inner.record_metrics(entry)
-                    break
-                except Exception:
-                    logger.exception("recording failed (attempt %d of 2)", attempt)
+                return
+            except Exception:
+                logger.exception("recording failed (attempt %d of 2)", attempt)
