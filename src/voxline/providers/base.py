@@ -146,6 +146,15 @@ class LlmSession(Protocol):
     async def aclose(self) -> None: ...
 
 
+@runtime_checkable
+class PrefillingLlmSession(Protocol):
+    """Optional LlmSession extension for engines with a prompt cache: `prefill(request)`
+    evaluates the request's prompt ahead of time (while the greeting plays), so the first
+    real turn only pays for what the caller adds."""
+
+    async def prefill(self, request: LlmRequest) -> None: ...
+
+
 class LanguageModel(Protocol):
     name: str
 

@@ -22,7 +22,14 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from voxline.agent_spec import AgentSpec, fill_placeholders
-from voxline.providers.base import ChatMessage, Pcm16, ProviderError, ProviderSet, Transcript
+from voxline.providers.base import (
+    ChatMessage,
+    Pcm16,
+    PrefillingLlmSession,
+    ProviderError,
+    ProviderSet,
+    Transcript,
+)
 from voxline.runtime.context import Conversation
 from voxline.runtime.dtmf import DtmfCollector, keypad_text
 from voxline.runtime.greeting import SHARED_CACHE, GreetingCache, LineCache
@@ -316,8 +323,19 @@ class AgentRuntime:
             self._discard_turn()
             await self._say(self._limits.apology_message, kind="apology", end_reason="error")
             return
+        await self._prefill_llm()
         if self._options.warm_fixed_lines:
             await self._warm_fixed_lines()
+
+    async def _prefill_llm(self) -> None:
+        """Let a model with a prompt cache evaluate the context while the greeting plays."""
+        llm = await self._sessions.llm()
+        if not isinstance(llm, PrefillingLlmSession):
+            return
+        # The greeting joins the context once heard; prefill as if it was heard in full.
+        greeting = fill_placeholders(self._spec.first_message or "", self._variables).strip()
+        pending = [ChatMessage(role="assistant", content=greeting)] if greeting else []
+        await llm.prefill(self._conversation.request(pending, tools=self._tools.definitions()))
 
     async def _warm_fixed_lines(self) -> None:
         limits = self._limits

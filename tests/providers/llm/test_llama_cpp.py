@@ -234,3 +234,23 @@ async def test_the_model_is_loaded_once_per_process(
         LlamaCppLlm(temperature=0.9), executor, cache_dir=model_cache_dir
     )
     assert again.model is gemma.model
+
+
+async def test_prefill_evaluates_the_prompt_without_generating_a_reply(
+    executor: InferenceExecutor,
+) -> None:
+    model = fake_model(["Hi."])
+    session = LlamaCppSession(LlamaCppLlm(), model, executor)
+    await session.prefill(LlmRequest(messages=GREETING))
+    llama: Any = model.llama
+    assert [options["max_tokens"] for options in llama.completions] == [1]
+
+
+@pytest.mark.models
+async def test_bundled_model_answers_the_same_after_a_prefill(
+    gemma: LlamaCppLanguageModel,
+) -> None:
+    plain = text_of(await collect(await gemma.open(), LlmRequest(messages=GREETING)))
+    session = await gemma.open()
+    await session.prefill(LlmRequest(messages=GREETING[:-1]))
+    assert text_of(await collect(session, LlmRequest(messages=GREETING))) == plain

@@ -141,6 +141,20 @@ class LlamaModel:
             output = self.llama.tokenize("".join(reply).encode(), add_bos=False) if reply else []
         yield Usage(input_tokens=len(tokens), output_tokens=len(output))
 
+    def prefill(self, request: LlmRequest) -> None:
+        """Blocking: evaluate the prompt of `request` into the context's cache; a following
+        request that starts with the same tokens evaluates only the rest."""
+        tools = request.tools if self.prompt_format.supports_tools else ()
+        with self.lock:
+            _, tokens = fit_prompt(
+                self.prompt_format,
+                request.messages,
+                tools,
+                self._tokenize,
+                budget=self.llama.n_ctx(),
+            )
+            self.llama.create_completion(tokens, max_tokens=1)
+
     def warm_up(self) -> None:
         """Blocking: run one tiny generation so the first real turn is not the slow one."""
         if self._warm:
@@ -241,6 +255,17 @@ class LlamaCppSession:
                 raise
             except Exception as exc:
                 raise ProviderError(f"llama.cpp generation failed: {exc}") from exc
+
+    async def prefill(self, request: LlmRequest) -> None:
+        """Evaluate the call's prompt so far while the greeting plays (the first answer then
+        starts from the cache). Another call using the model in between evicts it."""
+        if self._closed:
+            return
+        async with self._model.turn():
+            try:
+                await self._executor.run(self._model.prefill, request)
+            except Exception as exc:
+                logger.warning("prefilling the llama.cpp prompt failed: %s", exc)
 
     async def aclose(self) -> None:
         self._closed = True
