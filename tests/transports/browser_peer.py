@@ -183,9 +183,12 @@ class BrowserPeer:
     def _echo(self, name: str) -> None:
         self.echoed.append(name)
         self._notify()
-        self._tasks.append(
-            asyncio.create_task(self._quietly(self.send_json({"type": "mark", "name": name})))
-        )
+        self._tasks.append(asyncio.create_task(self._send_mark(name)))
+
+    async def _send_mark(self, name: str) -> None:
+        # The send is created inside the task, so a task cancelled before it runs leaves no
+        # never-awaited coroutine behind.
+        await self._quietly(self.send_json({"type": "mark", "name": name}))
 
     async def _stream_microphone(self) -> None:
         loop = asyncio.get_running_loop()
