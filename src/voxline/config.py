@@ -35,9 +35,6 @@ class Settings(BaseSettings):
         default=None,
         description="Signs relay tokens; generated on first start and kept in data_dir when unset.",
     )
-    redis_url: str | None = Field(
-        default=None, description="Redis for cross-process live state; in-process when unset."
-    )
 
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
