@@ -99,7 +99,7 @@ def run_call(args: argparse.Namespace, settings: Settings) -> int:
             barge_in_after_s=args.barge_in_after,
         )
         lines = _caller_lines(args)
-        server = args.server or settings.public_base_url
+        server = args.server or settings.resolved_public_base_url()
         text = asyncio.run(_place_call(args, server, api_key, lines, policy))
     except (DialError, SessionApiError, ProviderError, CallEnded, ValueError, OSError) as exc:
         print(f"voxline call: {exc}", file=sys.stderr)

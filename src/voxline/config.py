@@ -24,10 +24,10 @@ class Settings(BaseSettings):
         description="SQLAlchemy async URL; default SQLite in data_dir. "
         "PostgreSQL: postgresql+asyncpg://user@host/db",
     )
-    public_base_url: str = Field(
-        default="http://127.0.0.1:8000",
+    public_base_url: str | None = Field(
+        default=None,
         description="The URL the world reaches this server at (used for wss:// stream URLs "
-        "and to validate Twilio signatures behind a proxy).",
+        "and to validate Twilio signatures behind a proxy); http://HOST:PORT when unset.",
     )
     host: str = "127.0.0.1"
     port: int = 8000
@@ -99,9 +99,17 @@ class Settings(BaseSettings):
         path.write_text(value)
         return value.encode()
 
+    def resolved_public_base_url(self) -> str:
+        """The configured public URL, or the address this server listens on."""
+        if self.public_base_url:
+            return self.public_base_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("", "0.0.0.0", "::") else self.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}"
+
     def stream_url(self) -> str:
         """The wss:// URL of the Twilio media-stream WebSocket, from the public base URL."""
-        base = self.public_base_url.rstrip("/")
+        base = self.resolved_public_base_url()
         if base.startswith("https://"):
             base = "wss://" + base.removeprefix("https://")
         elif base.startswith("http://"):

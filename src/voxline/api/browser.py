@@ -218,7 +218,7 @@ def origin_allowed(origin: str | None, host: str | None, settings: Settings) -> 
     if host is not None and urlsplit(normalized).netloc == host.strip().lower():
         return True
     allowed = {_normalize_origin(entry) for entry in settings.allowed_origins}
-    allowed.add(_normalize_origin(settings.public_base_url))
+    allowed.add(_normalize_origin(settings.resolved_public_base_url()))
     return normalized in allowed
 
 
@@ -288,7 +288,7 @@ def _issue(state: AppState, agent: AgentRow, body: SessionTokenRequest) -> Sessi
 
 
 def _websocket_base(settings: Settings) -> str:
-    base = settings.public_base_url.rstrip("/")
+    base = settings.resolved_public_base_url()
     if base.startswith("https://"):
         return "wss://" + base.removeprefix("https://")
     return "ws://" + base.removeprefix("http://")

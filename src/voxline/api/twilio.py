@@ -207,7 +207,9 @@ def _check_twilio_signature(
             "(or VOXLINE_TWILIO_VALIDATE_SIGNATURES=false for local experiments)"
         )
         raise ApiError(403, "Twilio signature validation is not configured on this server.")
-    url = public_request_url(settings.public_base_url, request.url.path, request.url.query)
+    url = public_request_url(
+        settings.resolved_public_base_url(), request.url.path, request.url.query
+    )
     signature = request.headers.get("x-twilio-signature")
     token = settings.twilio_auth_token.get_secret_value()
     if not validate_twilio_request(token, url, params, signature):
