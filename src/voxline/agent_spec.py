@@ -39,6 +39,12 @@ class WhisperStt(_Spec):
     )
     compute_type: Literal["int8", "int8_float32", "float32"] = "int8"
     beam_size: int = Field(default=1, ge=1, le=5)
+    finalize_timeout_ms: int = Field(
+        default=3000,
+        ge=100,
+        le=30_000,
+        description="With stt_fallbacks: a transcription taking longer hands over to the next.",
+    )
 
 
 class ScriptedStt(_Spec):
@@ -47,6 +53,12 @@ class ScriptedStt(_Spec):
     provider: Literal["scripted"] = "scripted"
     transcripts: list[str] = Field(default_factory=lambda: ["hello"], min_length=1)
     latency_ms: int = Field(default=150, ge=0, le=10_000)
+    finalize_timeout_ms: int = Field(
+        default=2000,
+        ge=100,
+        le=30_000,
+        description="With stt_fallbacks: a transcription taking longer hands over to the next.",
+    )
 
 
 class DeepgramStt(_Spec):
@@ -460,6 +472,12 @@ class AgentSpec(_Spec):
     stt: SttSpec = Field(default_factory=WhisperStt)
     llm: LlmSpec = Field(default_factory=LlamaCppLlm)
     tts: TtsSpec = Field(default_factory=PiperTts)
+    stt_fallbacks: list[SttSpec] = Field(
+        default_factory=list,
+        max_length=4,
+        description="Tried in order when recognition fails or stalls: the next one gets the "
+        "current segment's audio again.",
+    )
     llm_fallbacks: list[LlmSpec] = Field(
         default_factory=list,
         max_length=4,

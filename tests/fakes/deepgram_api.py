@@ -1,7 +1,9 @@
 """A fake Deepgram live-transcription server (WebSocket /v1/listen) on 127.0.0.1, random port.
 
 It follows the documented protocol: `Authorization: Token <key>` checked on the upgrade
-(HTTP 401 otherwise), binary audio frames, JSON `KeepAlive` / `Finalize` / `CloseStream`.
+(HTTP 401 otherwise), binary audio frames (`encoding=linear16`, 2 bytes a sample, or
+`encoding=mulaw`, 1 byte a sample, at `sample_rate`; any other encoding is HTTP 400),
+JSON `KeepAlive` / `Finalize` / `CloseStream`.
 Each segment plays a scripted transcript: on its first audio a `SpeechStarted` and an interim
 `Results` with the first word; once `final_after_bytes` of audio arrived a final `Results`
 with the first half of the words; on `Finalize` the rest, as a final `Results` marked
@@ -28,6 +30,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 _WAIT_LIMIT_S = 5.0
+_BYTES_PER_SAMPLE = {"linear16": 2, "mulaw": 1}
 
 
 @dataclass
@@ -98,6 +101,9 @@ class FakeDeepgram:
             return self._reject(connection, HTTPStatus.NOT_FOUND, "no such endpoint")
         if request.headers.get("Authorization") != f"Token {self.api_key}":
             return self._reject(connection, HTTPStatus.UNAUTHORIZED, "Invalid credentials.")
+        encoding = dict(parse_qsl(urlsplit(request.path).query)).get("encoding", "linear16")
+        if encoding not in _BYTES_PER_SAMPLE:
+            return self._reject(connection, HTTPStatus.BAD_REQUEST, f"bad encoding {encoding}")
         if self.reject_reconnects and self.connections:
             return self._reject(connection, HTTPStatus.SERVICE_UNAVAILABLE, "try later")
         return None
@@ -112,7 +118,8 @@ class FakeDeepgram:
         log = ConnectionLog(query, connection.request.headers)
         first_connection = not self.connections
         self.connections.append(log)
-        rate = int(query.get("sample_rate", "16000"))
+        encoding = query.get("encoding", "linear16")
+        bytes_per_s = int(query.get("sample_rate", "16000")) * _BYTES_PER_SAMPLE[encoding]
         segment = self._next_segment()
         await self._notify()
         try:
@@ -126,14 +133,14 @@ class FakeDeepgram:
                     ):
                         connection.transport.abort()
                         return
-                    await self._on_audio(connection, segment, len(frame), log, rate)
+                    await self._on_audio(connection, segment, len(frame), log, bytes_per_s)
                 else:
                     kind = str(json.loads(frame).get("type"))
                     log.controls.append(kind)
                     if kind == "Finalize":
                         if segment.audio_bytes:
                             if self.answer_finalize:
-                                await self._finish(connection, segment, log, rate)
+                                await self._finish(connection, segment, log, bytes_per_s)
                             segment = self._next_segment()
                     elif kind == "CloseStream":
                         await connection.send(json.dumps({"type": "Metadata", "duration": 0.0}))
@@ -151,11 +158,11 @@ class FakeDeepgram:
         segment: _Segment,
         size: int,
         log: ConnectionLog,
-        rate: int,
+        bytes_per_s: int,
     ) -> None:
         first = segment.audio_bytes == 0
         segment.audio_bytes += size
-        now = log.audio_bytes / (2 * rate)
+        now = log.audio_bytes / bytes_per_s
         if first:
             await connection.send(json.dumps({"type": "SpeechStarted", "timestamp": now}))
             await connection.send(json.dumps(_results(segment.words[:1], now, is_final=False)))
@@ -165,9 +172,9 @@ class FakeDeepgram:
             await connection.send(json.dumps(_results(words, now, is_final=True)))
 
     async def _finish(
-        self, connection: ServerConnection, segment: _Segment, log: ConnectionLog, rate: int
+        self, connection: ServerConnection, segment: _Segment, log: ConnectionLog, bytes_per_s: int
     ) -> None:
-        now = log.audio_bytes / (2 * rate)
+        now = log.audio_bytes / bytes_per_s
         rest = segment.words[segment.finals_sent :]
         message = _results(rest, now, is_final=True, speech_final=True, from_finalize=True)
         await connection.send(json.dumps(message))

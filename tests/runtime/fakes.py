@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from voxline.audio.mulaw import decode_mulaw, encode_mulaw
 from voxline.providers.base import (
     LanguageModel,
     LlmEvent,
@@ -68,6 +69,8 @@ class FakeTransport:
     input_rate: int = 16000
     output_rate: int = 16000
     transfer_supported: bool = True
+    mulaw: bool = False
+    """Send caller audio the way a phone line does: mu-law bytes along with their PCM."""
     log: list[Sent] = field(default_factory=list)
     emitted: list[RuntimeEvent] = field(default_factory=list)
 
@@ -196,7 +199,11 @@ class FakeTransport:
                         done.set_result(None)
             else:
                 chunk = silence
-            self._inbound.put_nowait(AudioIn(chunk))
+            if self.mulaw:
+                payload = encode_mulaw(chunk)
+                self._inbound.put_nowait(AudioIn(decode_mulaw(payload), mulaw=payload))
+            else:
+                self._inbound.put_nowait(AudioIn(chunk))
             next_at += FRAME_MS / 1000
             await asyncio.sleep(max(0.0, next_at - loop.time()))
 

@@ -66,3 +66,33 @@ async def test_an_unsupported_transport_rate_falls_back_to_the_native_rate() -> 
     )
     sessions = CallSessions(providers, input_rate=48000, output_rate=48000)
     assert sessions.stt_rate == stt.sample_rate
+
+
+class _MulawStt(_RateSelectableStt):
+    async def open_mulaw(self) -> SttSession:
+        self.opened_at.append(-1)
+        return await ScriptedSpeechToText.open(self)
+
+
+async def test_a_mulaw_recognizer_takes_a_phone_call_as_is() -> None:
+    stt = _MulawStt()
+    providers = ProviderSet(
+        stt=stt, llm=ScriptedLanguageModel(ScriptedLlm()), tts=_RateSelectableTts()
+    )
+    sessions = CallSessions(providers, input_rate=8000, output_rate=8000)
+    await sessions.stt()
+    await sessions.aclose()
+    assert (sessions.stt_rate, sessions.stt_mulaw) == (8000, True)
+    assert stt.opened_at == [-1]
+
+
+async def test_a_mulaw_recognizer_gets_pcm_on_a_wideband_call() -> None:
+    stt = _MulawStt()
+    providers = ProviderSet(
+        stt=stt, llm=ScriptedLanguageModel(ScriptedLlm()), tts=_RateSelectableTts()
+    )
+    sessions = CallSessions(providers, input_rate=16000, output_rate=16000)
+    await sessions.stt()
+    await sessions.aclose()
+    assert (sessions.stt_rate, sessions.stt_mulaw) == (16000, False)
+    assert stt.opened_at == [16000]

@@ -70,3 +70,39 @@ async def test_pending_finalizes_are_cancelled_when_serving_stops() -> None:
     serving.cancel()
     await asyncio.gather(serving, return_exceptions=True)
     assert pending.cancelled()
+
+
+class MulawSession(ListeningSession):
+    """Also takes mu-law bytes, counting them apart."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mulaw_bytes = 0
+
+    async def send_mulaw(self, payload: bytes) -> None:
+        self.mulaw_bytes += len(payload)
+
+
+async def test_mulaw_bytes_go_as_is_to_a_session_that_takes_them() -> None:
+    channel = SttChannel()
+    session = MulawSession()
+    serving = asyncio.ensure_future(channel.serve(session))
+    channel.send(b"\xff" * 160)
+    assert await channel.finalize() == "0"
+    assert session.mulaw_bytes == 160
+    serving.cancel()
+
+
+async def test_mulaw_bytes_are_decoded_for_a_session_that_takes_only_pcm() -> None:
+    channel = SttChannel()
+    serving = asyncio.ensure_future(channel.serve(ListeningSession()))
+    channel.send(b"\xff" * 160)
+    assert await channel.finalize() == "160"
+    serving.cancel()
+
+
+async def test_samples_sent_counts_the_recognizers_position_in_its_stream() -> None:
+    channel = SttChannel()
+    channel.send(audio(100))
+    channel.send(b"\xff" * 60)
+    assert channel.samples_sent == 160

@@ -142,3 +142,25 @@ def test_an_endpoint_shorter_than_the_pause_reports_both_at_once() -> None:
     det = detector(tt)
     feed(det, 0.9, 100)
     assert feed(det, 0.0, 100) == [(100.0, PauseDetected(100.0)), (100.0, TurnEnded(100.0, 100))]
+
+
+def test_the_recognizers_utterance_end_in_a_pause_ends_the_turn_early() -> None:
+    det = detector()
+    feed(det, 0.9, 100)
+    feed(det, 0.0, 200)
+    assert det.utterance_end() == [TurnEnded(200.0, 500, recognizer=True)]
+    assert det.state is TurnState.SILENT
+
+
+def test_the_recognizers_utterance_end_over_speech_changes_nothing() -> None:
+    det = detector()
+    feed(det, 0.9, 100)
+    assert det.utterance_end() == []
+    assert det.state is TurnState.SPEAKING
+
+
+def test_the_recognizers_utterance_end_with_nothing_said_changes_nothing() -> None:
+    det = detector()
+    feed(det, 0.0, 200)
+    assert det.utterance_end() == []
+    assert det.state is TurnState.SILENT

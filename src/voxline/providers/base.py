@@ -85,6 +85,25 @@ class RateSelectableStt(Protocol):
     async def open(self, sample_rate: int | None = None) -> SttSession: ...
 
 
+@runtime_checkable
+class MulawSttSession(Protocol):
+    """Optional SttSession extension: `send_mulaw` takes G.711 mu-law bytes at 8 kHz (one
+    byte per sample) exactly as a phone line delivers them."""
+
+    async def send_mulaw(self, payload: bytes) -> None: ...
+
+
+@runtime_checkable
+class MulawInputStt(Protocol):
+    """Optional SpeechToText extension: `open_mulaw()` gives a session taking 8 kHz audio whose
+    `send_mulaw` forwards phone audio undecoded (its `send` still takes PCM16 at 8 kHz)."""
+
+    name: str
+    sample_rate: int
+
+    async def open_mulaw(self) -> SttSession: ...
+
+
 # --- language model -------------------------------------------------------------------------
 
 

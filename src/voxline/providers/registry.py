@@ -9,8 +9,9 @@ Adding a provider is one entry in `STT_FACTORIES`, `LLM_FACTORIES` or `TTS_FACTO
 A provider that authenticates is also keyed by (a hash of) the credential it was built
 with, so a rotated key gets a new provider. A server-level key (`Credential` of scope SERVER,
 from the environment) is only ever sent to its own vendor's API; a workspace's secrets go
-wherever its agents point. An agent with `llm_fallbacks` (`tts_fallbacks`)
-gets a `FallbackLanguageModel` (`FallbackTextToSpeech`) over the providers of its chain.
+wherever its agents point. An agent with `stt_fallbacks` (`llm_fallbacks`, `tts_fallbacks`)
+gets a `FallbackSpeechToText` (`FallbackLanguageModel`, `FallbackTextToSpeech`) over the
+providers of its chain.
 """
 
 from __future__ import annotations
@@ -49,7 +50,11 @@ from voxline.providers.base import (
     TextToSpeech,
 )
 from voxline.providers.executor import InferenceExecutor
-from voxline.providers.fallback import FallbackLanguageModel, FallbackTextToSpeech
+from voxline.providers.fallback import (
+    FallbackLanguageModel,
+    FallbackSpeechToText,
+    FallbackTextToSpeech,
+)
 from voxline.providers.scripted import (
     ScriptedLanguageModel,
     ScriptedSpeechToText,
@@ -280,9 +285,9 @@ class ProviderRegistry:
         Raises ProviderUnavailable naming what is missing (every failure, in one message)."""
         context = self._context(spec, credentials)
         stt, llm, tts = await asyncio.gather(
-            self._stt.get(spec.stt, context),
-            self._llm.chain((spec.llm, *spec.llm_fallbacks), context, FallbackLanguageModel),
-            self._tts.chain((spec.tts, *spec.tts_fallbacks), context, FallbackTextToSpeech),
+            self._stt.chain((spec.stt, *spec.stt_fallbacks), context, _stt_fallback),
+            self._llm.chain((spec.llm, *spec.llm_fallbacks), context, _llm_fallback),
+            self._tts.chain((spec.tts, *spec.tts_fallbacks), context, _tts_fallback),
             return_exceptions=True,
         )
         failures = [result for result in (stt, llm, tts) if isinstance(result, BaseException)]
@@ -296,7 +301,7 @@ class ProviderRegistry:
         """Build the agent's providers and warm each one that can be, once per process."""
         await self.build(spec, credentials)
         context = self._context(spec, credentials)
-        await self._stt.warm_up(spec.stt, context)
+        await self._stt.warm_up_chain((spec.stt, *spec.stt_fallbacks), context)
         await self._llm.warm_up_chain((spec.llm, *spec.llm_fallbacks), context)
         await self._tts.warm_up_chain((spec.tts, *spec.tts_fallbacks), context)
 
@@ -343,17 +348,17 @@ class _Providers(Generic[P]):
         self,
         parts: Sequence[BaseModel],
         context: BuildContext,
-        fallback: Callable[[list[P]], P],
+        fallback: Callable[[list[tuple[BaseModel, P]]], P],
     ) -> P:
         """The provider of `parts[0]` or, with fallbacks, `fallback` over those of `parts`
-        that can be built (the others are logged and left out; ProviderUnavailable if none
-        can), one alone needing no wrapper."""
+        that can be built, each with its spec (the others are logged and left out;
+        ProviderUnavailable if none can), one alone needing no wrapper."""
         if len(parts) == 1:
             return await self.get(parts[0], context)
         results = await asyncio.gather(
             *(self.get(part, context) for part in parts), return_exceptions=True
         )
-        built: list[P] = []
+        built: list[tuple[BaseModel, P]] = []
         failures: list[BaseException] = []
         for part, result in zip(parts, results, strict=True):
             if isinstance(result, ProviderUnavailable):
@@ -363,10 +368,10 @@ class _Providers(Generic[P]):
             elif isinstance(result, BaseException):
                 raise result
             else:
-                built.append(result)
+                built.append((part, result))
         if not built:
             raise _combined(failures)
-        return built[0] if len(built) == 1 else fallback(built)
+        return built[0][1] if len(built) == 1 else fallback(built)
 
     async def warm_up_chain(self, parts: Sequence[BaseModel], context: BuildContext) -> None:
         """Warm every provider of a chain; one left out of it (see `chain`) is skipped."""
@@ -400,6 +405,33 @@ class _Providers(Generic[P]):
         if factory is None:
             raise ProviderUnavailable(f"no provider is registered for {type(part).__name__}")
         return factory
+
+
+# A Deepgram finalize answers by itself after its own `finalize_timeout_ms` (with the text
+# heard so far): the chain only abandons it when even that answer does not come.
+_DEEPGRAM_STALL_GRACE_MS = 500
+
+
+def _stt_fallback(built: list[tuple[BaseModel, SpeechToText]]) -> SpeechToText:
+    timeouts = [_finalize_timeout_s(part) for part, _ in built]
+    return FallbackSpeechToText([stt for _, stt in built], timeouts)
+
+
+def _finalize_timeout_s(part: BaseModel) -> float:
+    """How long a recognizer of a fallback chain may take to finalize before it is abandoned."""
+    if isinstance(part, DeepgramStt):
+        return (part.finalize_timeout_ms + _DEEPGRAM_STALL_GRACE_MS) / 1000
+    if isinstance(part, WhisperStt | ScriptedStt):
+        return part.finalize_timeout_ms / 1000
+    raise ProviderUnavailable(f"{type(part).__name__} cannot be part of a fallback chain")
+
+
+def _llm_fallback(built: list[tuple[BaseModel, LanguageModel]]) -> LanguageModel:
+    return FallbackLanguageModel([llm for _, llm in built])
+
+
+def _tts_fallback(built: list[tuple[BaseModel, TextToSpeech]]) -> TextToSpeech:
+    return FallbackTextToSpeech([tts for _, tts in built])
 
 
 async def _unavailable_on_error(failed: str, part: BaseModel, step: Awaitable[T]) -> T:

@@ -4,7 +4,8 @@ Everything of a call runs in one task group: the inbound event loop (audio is pr
 inline: VAD, turn detection, STT feeding), the STT feeder, the journal writer and the
 agent's responses. The caller's turn is detected by `TurnDetector`; at a short pause the
 speech so far is transcribed and a reply prepared speculatively behind a closed gate, which
-opens when the turn is confirmed (or the reply is dropped if the caller goes on). Caller
+opens when the turn is confirmed (or the reply is dropped if the caller goes on); a
+recognizer's utterance-end cue confirms it early when our VAD already hears the pause. Caller
 speech over the agent interrupts it (barge-in); an interruption that yields no words is
 false and the agent resumes what it had not said.
 """
@@ -28,6 +29,8 @@ from voxline.providers.base import (
     PrefillingLlmSession,
     ProviderError,
     ProviderSet,
+    SpeechEvent,
+    SpeechEventSource,
     Transcript,
 )
 from voxline.runtime.context import Conversation
@@ -176,6 +179,8 @@ class AgentRuntime:
         self._resume: str | None = None
         """What the agent had not said when interrupted, until the interruption proves real."""
         self._last_voiced_at: float | None = None
+        self._segment_start = 0
+        """Where the open (or last) STT segment began in the recognizer's audio, in samples."""
         self._labels = 0
         self._turns = 0
         self._reprompts = 0
@@ -251,6 +256,7 @@ class AgentRuntime:
             vad=tt.vad,
             max_voiced_ms=max(tt.speech_start_ms, tt.interruptions.min_speech_ms),
             pre_roll_ms=options.pre_roll_ms,
+            stt_mulaw=self._sessions.stt_mulaw,
         )
         self._detector = TurnDetector(
             tt, window_ms=self._audio.window_ms, pause_ms=options.pause_ms
@@ -301,6 +307,8 @@ class AgentRuntime:
         except ProviderError:
             return  # _watch_sessions ends the call
         self._spawn(self._relay_interim(session.interim()))
+        if isinstance(session, SpeechEventSource):
+            self._spawn(self._follow_speech_events(session.events()))
         await self._stt.serve(session)
 
     async def _relay_interim(self, interim: AsyncIterator[Transcript]) -> None:
@@ -310,6 +318,26 @@ class AgentRuntime:
                     self._journal.emit("transcript.partial", text=transcript.text)
         except Exception as exc:
             logger.debug("interim transcripts stopped: %s", exc)
+
+    async def _follow_speech_events(self, events: AsyncIterator[SpeechEvent]) -> None:
+        try:
+            async for event in events:
+                if event.kind == "utterance_end":
+                    self._on_utterance_end(event.at_s)
+        except Exception as exc:
+            logger.debug("speech events stopped: %s", exc)
+
+    def _on_utterance_end(self, at_s: float) -> None:
+        """The recognizer heard the caller's utterance end at `at_s` into its audio."""
+        turn = self._turn
+        if turn is None or self._closing():
+            return
+        # A late cue about earlier audio says nothing about the pause we are in now.
+        if at_s * self._sessions.stt_rate < self._segment_start:
+            return
+        for event in self._detector.utterance_end():
+            if isinstance(event, TurnEnded):
+                self._end_turn(turn)
 
     async def _watch_sessions(self) -> None:
         try:
@@ -424,7 +452,7 @@ class AgentRuntime:
     async def _consume(self) -> None:
         async for event in self._transport.events():
             if isinstance(event, AudioIn):
-                await self._on_audio(event.pcm)
+                await self._on_audio(event.pcm, event.mulaw)
             elif isinstance(event, MarkPlayed):
                 self._playout.on_mark(event.name)
             elif isinstance(event, DtmfIn):
@@ -439,15 +467,15 @@ class AgentRuntime:
             self._update_idle()
         self._finish("caller_hangup")
 
-    async def _on_audio(self, pcm: Pcm16) -> None:
+    async def _on_audio(self, pcm: Pcm16, mulaw: bytes | None = None) -> None:
         if self._closing():
             return
         try:
-            probabilities = self._audio.speech_probabilities(pcm)
+            probabilities = self._audio.speech_probabilities(pcm, mulaw)
         except ValueError as exc:
             logger.warning("dropped bad caller audio: %s", exc)
             return
-        segment = self._audio.segment_audio(pcm)
+        segment = self._audio.segment_audio(pcm, mulaw)
         if segment is not None:
             self._stt.send(segment)
         for probability in probabilities:
@@ -481,6 +509,7 @@ class AgentRuntime:
         self._open_segment(voiced_ms)
 
     def _open_segment(self, voiced_ms: float) -> None:
+        self._segment_start = self._stt.samples_sent
         self._stt.send(self._audio.open_segment(voiced_ms))
 
     def _transcribe(self, turn: _CallerTurn) -> None:

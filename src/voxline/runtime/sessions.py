@@ -11,6 +11,7 @@ from typing import Generic, Protocol, TypeVar
 
 from voxline.providers.base import (
     LlmSession,
+    MulawInputStt,
     ProviderError,
     ProviderSet,
     RateSelectableStt,
@@ -22,6 +23,8 @@ from voxline.providers.base import (
 )
 
 logger = logging.getLogger(__name__)
+
+_MULAW_RATE = 8000
 
 
 class _Closable(Protocol):
@@ -82,7 +85,8 @@ class CallSessions:
         input_rate: int | None = None,
         output_rate: int | None = None,
     ) -> None:
-        self.stt_rate, open_stt = _stt_opener(providers.stt, input_rate)
+        self.stt_rate, self.stt_mulaw, open_stt = _stt_opener(providers.stt, input_rate)
+        """`stt_mulaw`: the recognizer takes the phone line's mu-law as is (at 8 kHz)."""
         self._stt = _Opening[SttSession]("speech-to-text", open_stt)
         self._llm = _Opening[LlmSession]("language model", providers.llm.open)
         self._tts = _Opening[TtsSession]("text-to-speech", _tts_opener(providers.tts, output_rate))
@@ -110,12 +114,15 @@ class CallSessions:
 
 def _stt_opener(
     stt: SpeechToText, rate: int | None
-) -> tuple[int, Callable[[], Awaitable[SttSession]]]:
-    """The rate the recognizer will take and how to open it: the transport's own rate when
-    the provider can take it (a phone call feeds 8 kHz as is), else its native rate."""
+) -> tuple[int, bool, Callable[[], Awaitable[SttSession]]]:
+    """The rate the recognizer will take, whether it takes mu-law, and how to open it: a
+    phone call's mu-law as is when the provider can take it, else the transport's own rate
+    when it can take that (no resampling), else its native rate."""
+    if rate == _MULAW_RATE and isinstance(stt, MulawInputStt):
+        return rate, True, stt.open_mulaw
     if rate is not None and isinstance(stt, RateSelectableStt) and rate in stt.sample_rates:
-        return rate, functools.partial(stt.open, sample_rate=rate)
-    return stt.sample_rate, stt.open
+        return rate, False, functools.partial(stt.open, sample_rate=rate)
+    return stt.sample_rate, False, stt.open
 
 
 def _tts_opener(tts: TextToSpeech, rate: int | None) -> Callable[[], Awaitable[TtsSession]]:

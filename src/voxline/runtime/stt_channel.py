@@ -1,7 +1,8 @@
 """Feeds one call's STT session in order without making the event loop wait on it.
 
-Audio chunks and finalize requests queue up and one task serves them, so a finalize always
-covers exactly the audio sent before it. A failed `send` fails the next finalize instead of
+Audio chunks (PCM16, or mu-law bytes for a recognizer that takes them) and finalize requests
+queue up and one task serves them, so a finalize always covers exactly the audio sent before
+it. A failed `send` fails the next finalize instead of
 the call: the runtime apologises for that turn and the call goes on.
 """
 
@@ -10,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from voxline.providers.base import Pcm16, ProviderError, SttSession
+from voxline.audio.mulaw import decode_mulaw
+from voxline.providers.base import MulawSttSession, Pcm16, ProviderError, SttSession
 
 logger = logging.getLogger(__name__)
 
@@ -20,12 +22,16 @@ class SttChannel:
     queue against the session (start it once the session is open)."""
 
     def __init__(self) -> None:
-        self._queue: asyncio.Queue[Pcm16 | asyncio.Future[str]] = asyncio.Queue()
+        self._queue: asyncio.Queue[Pcm16 | bytes | asyncio.Future[str]] = asyncio.Queue()
+        self.samples_sent = 0
+        """Samples queued so far: the recognizer's position in its audio stream."""
 
-    def send(self, pcm: Pcm16) -> None:
-        """Queue caller audio for the recognizer."""
-        if pcm.shape[0]:
-            self._queue.put_nowait(pcm)
+    def send(self, audio: Pcm16 | bytes) -> None:
+        """Queue caller audio for the recognizer (mu-law bytes are decoded for a session
+        that cannot take them)."""
+        if len(audio):
+            self.samples_sent += len(audio)
+            self._queue.put_nowait(audio)
 
     def finalize(self) -> asyncio.Future[str]:
         """Queue the end of the current segment; the future gets its final text (or the
@@ -38,6 +44,7 @@ class SttChannel:
         """Serve the queue until cancelled; pending finalizes are cancelled on exit."""
         failure: Exception | None = None
         current: asyncio.Future[str] | None = None
+        mulaw = session if isinstance(session, MulawSttSession) else None
         try:
             while True:
                 item = await self._queue.get()
@@ -48,7 +55,12 @@ class SttChannel:
                     failure = None
                 elif failure is None:
                     try:
-                        await session.send(item)
+                        if not isinstance(item, bytes):
+                            await session.send(item)
+                        elif mulaw is not None:
+                            await mulaw.send_mulaw(item)
+                        else:
+                            await session.send(decode_mulaw(item))
                     except Exception as exc:
                         logger.warning("STT send failed: %s", exc)
                         failure = exc

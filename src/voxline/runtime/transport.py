@@ -17,7 +17,11 @@ from voxline.providers.base import Pcm16
 
 @dataclass(frozen=True, slots=True)
 class AudioIn:
+    """Caller audio at `input_rate`; `mulaw` is the same audio as the phone line sent it
+    (G.711 mu-law, 8 kHz) when the transport has it, so a recognizer can take it as is."""
+
     pcm: Pcm16
+    mulaw: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

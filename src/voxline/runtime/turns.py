@@ -7,11 +7,14 @@ three states, checked in one place:
     SPEAKING --silent for the pause threshold--> PAUSED        (PauseDetected)
     PAUSED --voiced for speech_start_ms--> SPEAKING            (SpeechResumed)
     PAUSED --silent for the endpoint--> SILENT                 (TurnEnded)
+    PAUSED --the recognizer's utterance end--> SILENT          (TurnEnded, recognizer=True)
 
 The start threshold is `speech_start_ms`, or `interruptions.min_speech_ms` while the agent
 speaks (shorter speech is a backchannel; with interruptions disabled the caller cannot start
 a turn over the agent at all). The endpoint comes from `endpointing.endpoint_ms` on the
 transcript the runtime reports with `set_transcript` once the paused speech is transcribed.
+A recognizer's utterance-end cue (`utterance_end`) is a second opinion: it ends the turn at
+once, but only while our VAD already hears a pause, never over speech.
 """
 
 from __future__ import annotations
@@ -61,6 +64,8 @@ class TurnEnded:
 
     silence_ms: float
     endpoint_ms: int
+    recognizer: bool = False
+    """The recognizer's utterance end confirmed it before the silence reached the endpoint."""
 
 
 TurnEvent = SpeechStarted | SpeechResumed | PauseDetected | TurnEnded
@@ -111,6 +116,15 @@ class TurnDetector:
             return []
         self._transcript = text
         return self._check_endpoint()
+
+    def utterance_end(self) -> list[TurnEvent]:
+        """The recognizer heard the utterance end: ends the turn if we are in a pause (and
+        only then: over speech, or with nothing said, it changes nothing)."""
+        if self.state is not TurnState.PAUSED:
+            return []
+        silence, endpoint = self._silence_ms, self.endpoint_ms
+        self.reset()
+        return [TurnEnded(silence, endpoint, recognizer=True)]
 
     def reset(self) -> None:
         """Back to SILENT, forgetting any speech in progress."""

@@ -84,7 +84,7 @@ class TwilioMediaTransport:
                 continue
             if isinstance(message, MediaMessage):
                 if message.track == "inbound":
-                    yield AudioIn(decode_mulaw(message.payload))
+                    yield AudioIn(decode_mulaw(message.payload), mulaw=message.payload)
             elif isinstance(message, MarkMessage):
                 yield MarkPlayed(message.name)
             elif isinstance(message, DtmfMessage):

@@ -11,6 +11,8 @@ import pytest
 from tests.fakes.deepgram_api import FakeDeepgram
 from voxline.agent_spec import DeepgramStt
 from voxline.providers.base import (
+    MulawInputStt,
+    MulawSttSession,
     ProviderError,
     RateSelectableStt,
     SpeechEvent,
@@ -256,3 +258,54 @@ async def test_the_key_stays_out_of_the_handshake_debug_log(
     ours = [r.getMessage() for r in caplog.records if r.name.startswith("voxline")]
     assert "> Authorization: [redacted]" in ours
     assert not [message for message in ours if fake.api_key in message]
+
+
+PHONE_FRAME = b"\x7f\xff\x00\x80" * 40  # 160 mu-law bytes: 20 ms at 8 kHz
+
+
+async def open_mulaw(dg: Harness) -> DeepgramSttSession:
+    provider = DeepgramSpeechToText(
+        DeepgramStt(base_url=dg.fake.base_url), dg.fake.api_key, language="en"
+    )
+    assert isinstance(provider, MulawInputStt)
+    session = await provider.open_mulaw()
+    dg._sessions.append(session)
+    return session
+
+
+async def test_a_mulaw_session_asks_for_8_khz_mulaw(dg: Harness) -> None:
+    fake = await dg.start()
+    session = await open_mulaw(dg)
+    query = fake.connections[0].query
+    assert isinstance(session, MulawSttSession)
+    assert (query["encoding"], query["sample_rate"]) == ("mulaw", "8000")
+
+
+async def test_a_mulaw_session_sends_the_phone_bytes_as_is(dg: Harness) -> None:
+    fake = await dg.start(final_after_bytes=1600)
+    session = await open_mulaw(dg)
+    for _ in range(10):
+        await session.send_mulaw(PHONE_FRAME)
+    assert await session.finalize() == "hello there how are you"
+    assert fake.connections[0].audio_bytes == 1600
+
+
+async def test_a_mulaw_session_encodes_pcm_it_is_given(dg: Harness) -> None:
+    fake = await dg.start()
+    session = await open_mulaw(dg)
+    await session.send(np.zeros(800, dtype=np.int16))
+    await fake.until(lambda: fake.connections[0].audio_bytes == 800)
+
+
+async def test_a_linear16_phone_session_decodes_mulaw(dg: Harness) -> None:
+    fake = await dg.start()
+    session = await dg.open(sample_rate=8000)
+    await session.send_mulaw(PHONE_FRAME)
+    await fake.until(lambda: fake.connections[0].audio_bytes == 2 * len(PHONE_FRAME))
+
+
+async def test_a_wideband_session_refuses_mulaw(dg: Harness) -> None:
+    await dg.start()
+    session = await dg.open()
+    with pytest.raises(ValueError, match="not 8 kHz mu-law"):
+        await session.send_mulaw(PHONE_FRAME)

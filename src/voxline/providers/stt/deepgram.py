@@ -1,7 +1,8 @@
 """Deepgram live speech-to-text: one WebSocket per call (wss /v1/listen), opened in `open()`.
 
 Wire protocol (developers.deepgram.com: live streaming, Finalize, KeepAlive, CloseStream):
-binary frames carry linear16 audio at the session's rate, text frames carry JSON control
+binary frames carry linear16 audio at the session's rate (or, for a phone call opened with
+`open_mulaw`, mu-law at 8 kHz exactly as the line sent it), text frames carry JSON control
 messages. `Results` hold `channel.alternatives[0].transcript` with `is_final` (that stretch
 of audio will not change) and `from_finalize` (the answer to a Finalize). `SpeechStarted`
 (vad_events) and `UtteranceEnd` (utterance_end_ms) mark voice activity. Deepgram closes a
@@ -34,6 +35,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from voxline.agent_spec import DeepgramStt
+from voxline.audio.mulaw import decode_mulaw, encode_mulaw
 from voxline.providers.base import Pcm16, ProviderError, SpeechEvent, Transcript
 from voxline.providers.ws import (
     close_quietly,
@@ -48,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 VENDOR = "Deepgram"
 SAMPLE_RATES = (8000, 16000, 24000, 32000, 44100, 48000)
+MULAW_RATE = 8000
 _MAX_RECONNECTS = 3
 _FEED_LIMIT = 64
 
@@ -76,13 +79,23 @@ class DeepgramSpeechToText:
         await session.start()
         return session
 
-    def query(self, sample_rate: int) -> dict[str, str | int | bool]:
-        """The documented /v1/listen query parameters for a session at `sample_rate`."""
+    async def open_mulaw(self) -> DeepgramSttSession:
+        """A connected session taking phone audio as is (MulawInputStt): mu-law at 8 kHz
+        through `send_mulaw`, no decoding or resampling on our side."""
+        session = DeepgramSttSession(
+            self._connector(MULAW_RATE, "mulaw"), self.spec, MULAW_RATE, mulaw=True
+        )
+        await session.start()
+        return session
+
+    def query(self, sample_rate: int, encoding: str = "linear16") -> dict[str, str | int | bool]:
+        """The documented /v1/listen query parameters for a session at `sample_rate` taking
+        `encoding` ('linear16' or 'mulaw')."""
         spec = self.spec
         params: dict[str, str | int | bool] = {
             "model": spec.model,
             "language": self.language,
-            "encoding": "linear16",
+            "encoding": encoding,
             "sample_rate": sample_rate,
             "channels": 1,
             "interim_results": spec.interim_results,
@@ -95,11 +108,11 @@ class DeepgramSpeechToText:
             params["utterance_end_ms"] = spec.utterance_end_ms
         return params
 
-    def _connector(self, sample_rate: int) -> Connector:
+    def _connector(self, sample_rate: int, encoding: str = "linear16") -> Connector:
         headers = {"Authorization": f"Token {self._api_key}"} if self._api_key else {}
         return functools.partial(
             connect,
-            ws_url(self.spec.base_url, "/v1/listen", self.query(sample_rate)),
+            ws_url(self.spec.base_url, "/v1/listen", self.query(sample_rate, encoding)),
             headers,
             vendor=VENDOR,
             credential=self.spec.credential_name(),
@@ -108,11 +121,18 @@ class DeepgramSpeechToText:
 
 
 class DeepgramSttSession:
-    """One call's live recognizer. `send` streams audio, `finalize` ends a segment, `interim`
-    and `events` are single-consumer feeds; a KeepAlive goes out whenever audio pauses."""
+    """One call's live recognizer. `send` streams PCM16 and `send_mulaw` mu-law bytes (each
+    converted if the socket was opened for the other encoding), `finalize` ends a segment,
+    `interim` and `events` are single-consumer feeds; a KeepAlive goes out whenever audio
+    pauses."""
 
-    def __init__(self, connector: Connector, spec: DeepgramStt, sample_rate: int) -> None:
+    def __init__(
+        self, connector: Connector, spec: DeepgramStt, sample_rate: int, *, mulaw: bool = False
+    ) -> None:
+        if mulaw and sample_rate != MULAW_RATE:
+            raise ValueError(f"mu-law sessions run at {MULAW_RATE} Hz, not {sample_rate}")
         self.sample_rate = sample_rate
+        self.mulaw = mulaw
         self._connector = connector
         self._keepalive_s = spec.keepalive_interval_ms / 1000
         self._finalize_timeout_s = spec.finalize_timeout_ms / 1000
@@ -145,9 +165,22 @@ class DeepgramSttSession:
         self._check_usable()
         if pcm.dtype != np.int16 or pcm.ndim != 1:
             raise ValueError(f"expected mono int16 PCM, got {pcm.dtype} of shape {pcm.shape}")
-        if not pcm.size:
-            return
-        frame = pcm.astype("<i2", copy=False).tobytes()
+        if pcm.size:
+            await self._send_audio(
+                encode_mulaw(pcm) if self.mulaw else pcm.astype("<i2", copy=False).tobytes()
+            )
+
+    async def send_mulaw(self, payload: bytes) -> None:
+        """Stream G.711 mu-law bytes at 8 kHz (MulawSttSession)."""
+        self._check_usable()
+        if self.sample_rate != MULAW_RATE:
+            raise ValueError(f"this session takes {self.sample_rate} Hz audio, not 8 kHz mu-law")
+        if payload:
+            await self._send_audio(
+                payload if self.mulaw else decode_mulaw(payload).astype("<i2").tobytes()
+            )
+
+    async def _send_audio(self, frame: bytes) -> None:
         while True:
             ws, generation = self._connection(), self._generation
             try:
