@@ -26,6 +26,41 @@ class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
 
 
+class _HostedSpec(_Spec):
+    """A provider reached over the network: its base URL (kept without a trailing slash) and
+    the name of the credential it authenticates with (None sends no key)."""
+
+    base_url: str
+    api_key_ref: str | None
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    def credential_name(self) -> str | None:
+        """The credential this provider authenticates with; None sends no key."""
+        return self.api_key_ref
+
+
+def _vendor_key(vendor: str, note: str = "") -> Any:
+    """The `api_key_ref` field of a vendor's spec: the vendor's own credential by default."""
+    return Field(
+        default=vendor,
+        pattern=_CREDENTIAL_NAME,
+        description=f"Name of the credential holding the API key; None sends no key{note}.",
+    )
+
+
+def _clause_timeout() -> Any:
+    return Field(
+        default=5000,
+        ge=100,
+        le=60_000,
+        description="Longest wait for the next message of a clause before it fails.",
+    )
+
+
 # --- speech to text -------------------------------------------------------------------------
 
 
@@ -61,7 +96,7 @@ class ScriptedStt(_Spec):
     )
 
 
-class DeepgramStt(_Spec):
+class DeepgramStt(_HostedSpec):
     """Deepgram live streaming recognition (WebSocket /v1/listen) with interim results."""
 
     provider: Literal["deepgram"] = "deepgram"
@@ -95,21 +130,7 @@ class DeepgramStt(_Spec):
     )
     connect_timeout_ms: int = Field(default=5000, ge=100, le=60_000)
     base_url: str = Field(default="wss://api.deepgram.com", pattern=_WS_BASE_URL)
-    api_key_ref: str | None = Field(
-        default="deepgram",
-        pattern=_CREDENTIAL_NAME,
-        description="Name of the credential holding the API key; None sends no key "
-        "(a self-hosted Deepgram without auth).",
-    )
-
-    @field_validator("base_url")
-    @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
-        return value.rstrip("/")
-
-    def credential_name(self) -> str | None:
-        """The credential this recognizer authenticates with; None sends no key."""
-        return self.api_key_ref
+    api_key_ref: str | None = _vendor_key("deepgram", " (a self-hosted Deepgram without auth)")
 
 
 SttSpec = Annotated[WhisperStt | ScriptedStt | DeepgramStt, Field(discriminator="provider")]
@@ -186,7 +207,7 @@ def _check_extra_headers(headers: dict[str, str]) -> dict[str, str]:
     return headers
 
 
-class OpenAiLlm(_Spec):
+class OpenAiLlm(_HostedSpec):
     """Any OpenAI-compatible Chat Completions server: OpenAI, Groq, Together, Fireworks,
     Ollama, vLLM, llama.cpp server, LM Studio (set `base_url`)."""
 
@@ -206,11 +227,6 @@ class OpenAiLlm(_Spec):
 
     _headers = field_validator("extra_headers")(_check_extra_headers)
 
-    @field_validator("base_url")
-    @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
-        return value.rstrip("/")
-
     def credential_name(self) -> str | None:
         """The credential this model authenticates with; None sends no key."""
         if self.api_key_ref is not None:
@@ -218,7 +234,7 @@ class OpenAiLlm(_Spec):
         return "openai" if urlsplit(self.base_url).hostname == "api.openai.com" else None
 
 
-class AnthropicLlm(_Spec):
+class AnthropicLlm(_HostedSpec):
     """Anthropic's Messages API (Claude)."""
 
     provider: Literal["anthropic"] = "anthropic"
@@ -239,11 +255,6 @@ class AnthropicLlm(_Spec):
     extra_headers: dict[str, str] = Field(default_factory=dict)
 
     _headers = field_validator("extra_headers")(_check_extra_headers)
-
-    @field_validator("base_url")
-    @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
-        return value.rstrip("/")
 
     def credential_name(self) -> str | None:
         """The credential this model authenticates with; None sends no key."""
@@ -279,7 +290,7 @@ class ScriptedTts(_Spec):
     ms_per_character: float = Field(default=60.0, gt=0, le=1000)
 
 
-class CartesiaTts(_Spec):
+class CartesiaTts(_HostedSpec):
     """Cartesia Sonic over one WebSocket per call (/tts/websocket); the clauses of one agent
     message continue one context, so prosody flows across them."""
 
@@ -295,27 +306,9 @@ class CartesiaTts(_Spec):
         description="API version sent as the Cartesia-Version header.",
     )
     connect_timeout_ms: int = Field(default=5000, ge=100, le=60_000)
-    response_timeout_ms: int = Field(
-        default=5000,
-        ge=100,
-        le=60_000,
-        description="Longest wait for the next message of a clause before it fails.",
-    )
+    response_timeout_ms: int = _clause_timeout()
     base_url: str = Field(default="wss://api.cartesia.ai", pattern=_WS_BASE_URL)
-    api_key_ref: str | None = Field(
-        default="cartesia",
-        pattern=_CREDENTIAL_NAME,
-        description="Name of the credential holding the API key; None sends no key.",
-    )
-
-    @field_validator("base_url")
-    @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
-        return value.rstrip("/")
-
-    def credential_name(self) -> str | None:
-        """The credential this voice authenticates with; None sends no key."""
-        return self.api_key_ref
+    api_key_ref: str | None = _vendor_key("cartesia")
 
 
 class ElevenLabsVoiceSettings(_Spec):
@@ -326,7 +319,7 @@ class ElevenLabsVoiceSettings(_Spec):
     speed: float = Field(default=1.0, ge=0.7, le=1.2)
 
 
-class ElevenLabsTts(_Spec):
+class ElevenLabsTts(_HostedSpec):
     """ElevenLabs streaming input (WebSocket /v1/text-to-speech/{voice}/stream-input), one
     connection per clause, the next one always opened ahead."""
 
@@ -340,27 +333,9 @@ class ElevenLabsTts(_Spec):
     )
     voice_settings: ElevenLabsVoiceSettings = Field(default_factory=ElevenLabsVoiceSettings)
     connect_timeout_ms: int = Field(default=5000, ge=100, le=60_000)
-    response_timeout_ms: int = Field(
-        default=5000,
-        ge=100,
-        le=60_000,
-        description="Longest wait for the next message of a clause before it fails.",
-    )
+    response_timeout_ms: int = _clause_timeout()
     base_url: str = Field(default="wss://api.elevenlabs.io", pattern=_WS_BASE_URL)
-    api_key_ref: str | None = Field(
-        default="elevenlabs",
-        pattern=_CREDENTIAL_NAME,
-        description="Name of the credential holding the API key; None sends no key.",
-    )
-
-    @field_validator("base_url")
-    @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
-        return value.rstrip("/")
-
-    def credential_name(self) -> str | None:
-        """The credential this voice authenticates with; None sends no key."""
-        return self.api_key_ref
+    api_key_ref: str | None = _vendor_key("elevenlabs")
 
 
 TtsSpec = Annotated[
