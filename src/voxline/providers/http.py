@@ -274,3 +274,18 @@ async def _error_message(response: httpx.Response, secrets: tuple[str, ...]) -> 
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+class HostedModel:
+    """The lifecycle shared by models behind an HTTP API: one pooled `client` per provider
+    object, shared by all calls."""
+
+    client: ProviderClient
+
+    async def warm_up(self) -> None:
+        """Open a pooled connection to the API now (a GET of its model list)."""
+        await self.client.warm_up()
+
+    async def aclose(self) -> None:
+        """Close the pooled connections (at shutdown; no call may use the model after)."""
+        await self.client.aclose()

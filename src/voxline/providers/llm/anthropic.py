@@ -30,6 +30,7 @@ from voxline.providers.base import (
     Usage,
 )
 from voxline.providers.http import (
+    HostedModel,
     ProviderClient,
     error_text,
     first_within,
@@ -42,7 +43,7 @@ from voxline.providers.http import (
 API_VERSION = "2023-06-01"
 
 
-class AnthropicLanguageModel:
+class AnthropicLanguageModel(HostedModel):
     """A LanguageModel on the Messages API; `api_key` None sends no x-api-key (a proxy)."""
 
     name = "anthropic"
@@ -62,17 +63,9 @@ class AnthropicLanguageModel:
             secrets=(api_key,) if api_key else (),
         )
 
-    async def warm_up(self) -> None:
-        """Open a pooled connection to the API now (a GET of its model list)."""
-        await self.client.warm_up()
-
     async def open(self) -> AnthropicSession:
         self.client.prewarm()
         return AnthropicSession(self.spec, self.client)
-
-    async def aclose(self) -> None:
-        """Close the pooled connections (at shutdown; no call may use the model after)."""
-        await self.client.aclose()
 
 
 class AnthropicSession:

@@ -37,6 +37,7 @@ from voxline.providers.base import (
     Usage,
 )
 from voxline.providers.http import (
+    HostedModel,
     ProviderClient,
     error_text,
     first_within,
@@ -47,7 +48,7 @@ from voxline.providers.http import (
 )
 
 
-class OpenAiLanguageModel:
+class OpenAiLanguageModel(HostedModel):
     """A LanguageModel on an OpenAI-compatible server; `api_key` None sends no Authorization."""
 
     name = "openai"
@@ -67,17 +68,9 @@ class OpenAiLanguageModel:
             secrets=(api_key,) if api_key else (),
         )
 
-    async def warm_up(self) -> None:
-        """Open a pooled connection to the server now (a GET of its model list)."""
-        await self.client.warm_up()
-
     async def open(self) -> OpenAiSession:
         self.client.prewarm()
         return OpenAiSession(self.spec, self.client)
-
-    async def aclose(self) -> None:
-        """Close the pooled connections (at shutdown; no call may use the model after)."""
-        await self.client.aclose()
 
 
 class OpenAiSession:
