@@ -15,6 +15,7 @@ import asyncio
 import functools
 import ipaddress
 import logging
+import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -176,7 +177,7 @@ async def browser_session(
         return
     if opened is None:
         return
-    setup, sample_rate = opened
+    setup, sample_rate, started = opened
     transport = BrowserTransport(channel, sample_rate)
     try:
         await channel.send_event(
@@ -185,7 +186,7 @@ async def browser_session(
             agent_id=setup.agent_id,
             sample_rate=sample_rate,
         )
-        if await state.engine.run(setup, transport) is None:
+        if await state.engine.run(setup, transport, stream_started=started) is None:
             await channel.send_error("the agent could not start: its providers are unavailable")
             await channel.send_event("session.ended", reason="error")
     finally:
@@ -296,15 +297,18 @@ def _websocket_base(settings: Settings) -> str:
 
 async def _open_session(
     state: AppState, channel: BrowserChannel, grant: SessionGrant
-) -> tuple[CallSetup, int] | None:
-    """Wait for a valid `start` and create the session it asks for; None (the socket closed)
-    if none comes in time. Raises `ClientGone`."""
+) -> tuple[CallSetup, int, float] | None:
+    """Wait for a valid `start` and create the session it asks for: the session, its sample
+    rate and when `start` arrived (`time.monotonic()`); None (the socket closed) if none
+    comes in time. Raises `ClientGone`."""
     try:
         async with asyncio.timeout(_START_TIMEOUT_S):
             while True:
                 start = await receive_start(channel)
+                started = time.monotonic()
                 try:
-                    return await _create_session(state, grant, start), start.sample_rate
+                    setup = await _create_session(state, grant, start)
+                    return setup, start.sample_rate, started
                 except (NotFound, _StartRefused) as exc:
                     await channel.reject(str(exc))
     except TimeoutError:
