@@ -134,7 +134,8 @@ def test_chat_template_without_a_system_role_gets_the_instructions_in_the_first_
 
 
 def test_real_chat_template_renders_through_llama_cpp_formatter() -> None:
-    chat_format = pytest.importorskip("llama_cpp.llama_chat_format")
+    from llama_cpp import llama_chat_format as chat_format  # the `local` extra: always installed
+
     formatter = chat_format.Jinja2ChatFormatter(
         template=chat_format.CHATML_CHAT_TEMPLATE, eos_token="<|im_end|>", bos_token=""
     )
