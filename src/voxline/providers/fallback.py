@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from typing import Generic, Protocol, TypeVar
@@ -99,12 +100,29 @@ class _Member(Generic[S]):
             logger.warning("closing the %s session failed: %s", self.label, exc)
 
 
+# A member that failed or stalled is passed over for this long, so that a provider that is
+# down costs its timeout once per call, not on every turn.
+COOLDOWN_S = 30.0
+
+
 class _Chain(Generic[S]):
     """The members of one call's fallback chain, in order of preference."""
 
-    def __init__(self, kind: str, members: Sequence[_Member[S]]) -> None:
+    def __init__(
+        self, kind: str, members: Sequence[_Member[S]], *, cooldown_s: float = COOLDOWN_S
+    ) -> None:
         self.kind = kind
         self.members = tuple(members)
+        self._cooldown_s = cooldown_s
+        self._resting_until: dict[int, float] = {}
+        """Members that failed before their first output sit out until then."""
+
+    def _in_turn(self) -> list[tuple[int, _Member[S]]]:
+        """Members in order of preference, those resting after a recent failure last (still
+        tried when every other one fails)."""
+        now = time.monotonic()
+        order = list(enumerate(self.members))
+        return sorted(order, key=lambda pair: self._resting_until.get(pair[0], 0.0) > now)
 
     async def open_first(self) -> None:
         """Open the first member that can be opened; ProviderError if none can."""
@@ -124,7 +142,8 @@ class _Chain(Generic[S]):
         """Yield the items of `start(session)` from the first member whose stream yields
         before failing; a failure after the first item is raised as is."""
         failures = []
-        for position, member in enumerate(self.members):
+        members = self._in_turn()
+        for attempt, (index, member) in enumerate(members):
             try:
                 session = await member.session()
             except ProviderError as exc:
@@ -134,14 +153,17 @@ class _Chain(Generic[S]):
             started = False
             try:
                 async for item in stream:
-                    started = True
+                    if not started:
+                        started = True
+                        self._resting_until.pop(index, None)
                     yield item
                 return
             except ProviderError as exc:
                 if started:
                     raise
+                self._resting_until[index] = time.monotonic() + self._cooldown_s
                 failures.append(f"{member.label}: {exc}")
-                if position + 1 < len(self.members):
+                if attempt + 1 < len(members):
                     logger.warning(
                         "%s %s failed before its first output, trying the next: %s",
                         self.kind,
@@ -165,17 +187,19 @@ def _labels(names: Sequence[str]) -> list[str]:
 class FallbackLanguageModel:
     """A LanguageModel answering with the first of `models` that replies (see the module)."""
 
-    def __init__(self, models: Sequence[LanguageModel]) -> None:
+    def __init__(self, models: Sequence[LanguageModel], *, cooldown_s: float = COOLDOWN_S) -> None:
         if not models:
             raise ValueError("a fallback chain needs at least one language model")
         self.models = tuple(models)
         self.name = " > ".join(model.name for model in self.models)
+        self._cooldown_s = cooldown_s
 
     async def open(self) -> FallbackLlmSession:
         labels = _labels([model.name for model in self.models])
         chain = _Chain[LlmSession](
             "language model",
             [_Member(label, model.open) for label, model in zip(labels, self.models, strict=True)],
+            cooldown_s=self._cooldown_s,
         )
         await chain.open_first()
         return FallbackLlmSession(chain)

@@ -153,14 +153,24 @@ async def test_when_every_provider_fails_the_error_names_each(
     assert "#2 (anthropic)" in message and "Overloaded" in message
 
 
-async def test_each_request_starts_again_with_the_first_provider(
-    chain: FallbackLanguageModel, openai_api: FakeOpenAiApi, anthropic_api: FakeAnthropicApi
+async def test_the_first_provider_is_tried_again_after_its_rest(
+    openai_api: FakeOpenAiApi, anthropic_api: FakeAnthropicApi
 ) -> None:
+    primary = OpenAiLanguageModel(
+        OpenAiLlm(model=openai_api.model, base_url=openai_api.base_url, api_key_ref="openai"),
+        OPENAI_KEY,
+    )
+    fallback = AnthropicLanguageModel(
+        AnthropicLlm(model=anthropic_api.model, base_url=anthropic_api.base_url), ANTHROPIC_KEY
+    )
     openai_api.script(Reply(status=500), Reply(text=["Back again."]))
-    session = await chain.open()
+    session = await FallbackLanguageModel([primary, fallback], cooldown_s=0.05).open()
     await collect(session, HELLO)
+    await asyncio.sleep(0.1)
     assert text_of(await collect(session, HELLO)) == "Back again."
     assert len(anthropic_api.messages()) == 1
+    await primary.aclose()
+    await fallback.aclose()
 
 
 async def test_a_provider_that_cannot_open_is_skipped() -> None:
@@ -193,3 +203,46 @@ async def test_closing_closes_every_opened_session() -> None:
 def test_a_chain_needs_a_model() -> None:
     with pytest.raises(ValueError, match="at least one"):
         FallbackLanguageModel([])
+
+
+class _Down:
+    """A model whose every stream fails before any output; counts the attempts."""
+
+    name = "down"
+
+    def __init__(self) -> None:
+        self.attempts = 0
+
+    async def open(self) -> LlmSession:
+        return _DownSession(self)
+
+
+class _DownSession:
+    def __init__(self, owner: _Down) -> None:
+        self._owner = owner
+
+    async def stream(self, request: LlmRequest) -> AsyncIterator[LlmEvent]:
+        self._owner.attempts += 1
+        raise ProviderError("503 overloaded")
+        yield TextDelta("never")  # pragma: no cover - makes this an async generator
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_a_failed_primary_rests_so_later_turns_go_straight_to_the_fallback() -> None:
+    down = _Down()
+    session = await FallbackLanguageModel([down, scripted("From the fallback.")]).open()
+    first = text_of(await collect(session, HELLO))
+    second = text_of(await collect(session, HELLO))
+    assert first == second == "From the fallback."
+    assert down.attempts == 1
+
+
+async def test_a_resting_primary_is_still_tried_when_everything_else_fails() -> None:
+    down, also_down = _Down(), _Down()
+    session = await FallbackLanguageModel([down, also_down]).open()
+    for _ in range(2):
+        with pytest.raises(ProviderError):
+            await collect(session, HELLO)
+    assert (down.attempts, also_down.attempts) == (2, 2)
