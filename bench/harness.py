@@ -7,11 +7,7 @@ from __future__ import annotations
 import math
 import os
 import platform
-import socket
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +18,7 @@ import httpx
 import numpy as np
 
 from voxline.providers.base import Pcm16
+from voxline.simulator.server_process import running_server
 
 RESULTS_DIR = Path(__file__).parent / "results"
 
@@ -49,63 +46,13 @@ def local_server(
 ) -> Iterator[Server]:
     """`voxline serve` in a subprocess on a free port, with `data_dir` (default: a new
     temporary directory) as its data directory."""
-    with tempfile.TemporaryDirectory(prefix="voxline-bench-") as tmp:
-        data_dir = data_dir or Path(tmp)
-        port = _free_port()
-        base_url = f"http://127.0.0.1:{port}"
-        full_env = {
-            **os.environ,
-            "VOXLINE_DATA_DIR": str(data_dir),
-            "VOXLINE_PUBLIC_BASE_URL": base_url,
-            "VOXLINE_PORT": str(port),
-            **env,
-        }
-        voxline = [sys.executable, "-m", "voxline.cli"]
-        created = subprocess.run(
-            [*voxline, "keys", "create", "--workspace", "bench"],
-            env=full_env,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=120,
-        )
-        api_key = created.stdout.strip().splitlines()[-1]
-        log_path = data_dir / "server.log"
-        with log_path.open("w") as log:
-            process = subprocess.Popen([*voxline, "serve"], env=full_env, stdout=log, stderr=log)
-        try:
-            _wait_ready(base_url, process, log_path, startup_timeout)
-            yield Server(base_url, api_key, process.pid, log_path)
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_ready(
-    base_url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"voxline serve exited early:\n{log_path.read_text()[-4000:]}")
-        try:
-            if httpx.get(f"{base_url}/ready", timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"voxline serve was not ready in {timeout:.0f} s (log: {log_path})")
+    with (
+        tempfile.TemporaryDirectory(prefix="voxline-bench-") as tmp,
+        running_server(
+            data_dir or Path(tmp), env, workspace="bench", startup_timeout=startup_timeout
+        ) as server,
+    ):
+        yield Server(server.base_url, server.api_key, server.pid, server.log_path)
 
 
 def create_agent(server: Server, spec: dict[str, Any]) -> str:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ import pytest
 from tests.api.conftest import make_settings
 from voxline.api.app import create_app
 from voxline.cli import main
+from voxline.simulator.server_process import free_port
 from voxline.store.database import Database
 from voxline.store.migrate import is_at_head
 
@@ -163,15 +163,8 @@ def test_unsupported_database_url_is_a_clear_error(
     assert "unsupported database driver" in capsys.readouterr().err
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def test_serve_starts_a_server_that_answers_with_the_seeded_demo(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     environment = {
         "VOXLINE_DATA_DIR": str(tmp_path),
         "VOXLINE_PRELOAD_MODELS": "false",

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -17,25 +13,10 @@ from typing import Any
 import httpx
 from twilio.request_validator import RequestValidator
 
-_STARTUP_TIMEOUT_S = 60.0
+from voxline.simulator.server_process import LocalServer
+from voxline.simulator.server_process import running_server as start_server
 
-
-@dataclass
-class RunningServer:
-    base_url: str
-    api_key: str
-    env: dict[str, str]
-    log_path: Path
-
-    def client(self) -> httpx.Client:
-        return httpx.Client(
-            base_url=self.base_url,
-            headers={"Authorization": f"Bearer {self.api_key}"},
-            timeout=10.0,
-        )
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
+RunningServer = LocalServer
 
 
 @dataclass(frozen=True)
@@ -46,65 +27,18 @@ class ConnectInstructions:
     relay: str
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
-def running_server(data_dir: Path, extra_env: Mapping[str, str]) -> Iterator[RunningServer]:
-    """Start `voxline serve` in a subprocess on a free port; stop it at the end."""
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
+def running_server(data_dir: Path, extra_env: Mapping[str, str]) -> Iterator[LocalServer]:
+    """A `voxline serve` process for a test: no demo seed, no model preloading (unless
+    `extra_env` asks), log level from VOXLINE_TEST_SERVER_LOG_LEVEL."""
     env = {
-        **os.environ,
-        "VOXLINE_DATA_DIR": str(data_dir),
-        "VOXLINE_PUBLIC_BASE_URL": base_url,
-        "VOXLINE_PORT": str(port),
         "VOXLINE_SEED_DEMO_AGENT": "false",
         "VOXLINE_PRELOAD_MODELS": "false",
         "VOXLINE_LOG_LEVEL": os.environ.get("VOXLINE_TEST_SERVER_LOG_LEVEL", "info"),
         **extra_env,
     }
-    voxline = [sys.executable, "-m", "voxline.cli"]
-    created = subprocess.run(
-        [*voxline, "keys", "create", "--workspace", "e2e"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    )
-    api_key = created.stdout.strip().splitlines()[-1]
-    log_path = data_dir / "server.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen([*voxline, "serve"], env=env, stdout=log, stderr=log)
-    try:
-        _wait_healthy(base_url, process, log_path)
-        yield RunningServer(base_url=base_url, api_key=api_key, env=env, log_path=log_path)
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
-def _wait_healthy(base_url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + _STARTUP_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"voxline serve exited early:\n{log_path.read_text()}")
-        try:
-            if httpx.get(f"{base_url}/ready", timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"voxline serve did not become ready:\n{log_path.read_text()}")
+    with start_server(data_dir, env, workspace="e2e") as server:
+        yield server
 
 
 def signed_webhook(

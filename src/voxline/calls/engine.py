@@ -178,6 +178,8 @@ class CallEngine:
             await transport.hang_up()
             return None
 
+        # Written in the background, batched: a slow database delays neither the call's audio
+        # nor its client events (the runtime's journal sends those in order with the writes).
         recorder = QueuedRecorder(StoreRecorder(self.database, setup.session_id))
         tools = ToolRunner(
             setup.spec.tools,
