@@ -16,9 +16,9 @@ import numpy as np
 
 from voxline.audio.frames import FRAME_MS, frame_samples
 from voxline.audio.mulaw import decode_mulaw, encode_mulaw
+from voxline.audio.pcm import Pcm16
 from voxline.audio.resample import StreamResampler
 from voxline.audio.vad import open_vad
-from voxline.providers.base import Pcm16
 from voxline.providers.executor import InferenceExecutor
 
 Case = Callable[[], Callable[[], None]]  # builds fresh per-call state, returns one run

@@ -54,8 +54,8 @@ from harness import (
     machine,
     trim_to_voiced,
 )
+from voxline.audio.pcm import Pcm16
 from voxline.loop_lag import LoopLagMonitor
-from voxline.providers.base import Pcm16
 from voxline.simulator.conversation import CallerLine, ListeningPolicy, converse
 from voxline.simulator.dial import dial_with_api_key
 from voxline.simulator.speech import synthesize_caller_speech

@@ -22,7 +22,13 @@ import numpy as np
 import soxr
 
 from voxline.agent_spec import LlamaCppLlm, PiperTts, WhisperStt
-from voxline.providers.base import ChatMessage, LlmRequest, Pcm16, TextDelta, Usage
+from voxline.audio.pcm import Pcm16
+from voxline.providers.base import (
+    ChatMessage,
+    LlmRequest,
+    TextDelta,
+    Usage,
+)
 from voxline.providers.executor import InferenceExecutor
 from voxline.providers.llm.llama_cpp import LlamaCppLanguageModel
 from voxline.providers.stt.whisper import WhisperSpeechToText

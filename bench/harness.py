@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from voxline.providers.base import Pcm16
+from voxline.audio.pcm import Pcm16
 from voxline.simulator.server_process import running_server
 
 RESULTS_DIR = Path(__file__).parent / "results"

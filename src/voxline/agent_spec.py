@@ -8,6 +8,8 @@ unknown provider name or a bad option is a 422 that names the field.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
@@ -19,6 +21,11 @@ _CREDENTIAL_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 # Public for the secrets store and API: a workspace secret is named like an `api_key_ref`.
 CREDENTIAL_NAME_PATTERN = _CREDENTIAL_NAME
 _WS_BASE_URL = r"^wss?://[^\s/?#@]+(/[^\s?#]*)?$"
+_DEEPGRAM_STALL_GRACE_MS = 500
+
+Role = Literal["stt", "llm", "tts"]
+"""The three provider roles of an agent."""
+ROLES: tuple[Role, ...] = ("stt", "llm", "tts")
 
 
 class _Spec(BaseModel):
@@ -81,6 +88,10 @@ class WhisperStt(_Spec):
         description="With stt_fallbacks: a transcription taking longer hands over to the next.",
     )
 
+    def stall_timeout_s(self) -> float:
+        """How long a finalize may take before a fallback chain abandons this recognizer."""
+        return self.finalize_timeout_ms / 1000
+
 
 class ScriptedStt(_Spec):
     """Deterministic STT for tests and demos: each utterance yields the next transcript."""
@@ -94,6 +105,10 @@ class ScriptedStt(_Spec):
         le=30_000,
         description="With stt_fallbacks: a transcription taking longer hands over to the next.",
     )
+
+    def stall_timeout_s(self) -> float:
+        """How long a finalize may take before a fallback chain abandons this recognizer."""
+        return self.finalize_timeout_ms / 1000
 
 
 class DeepgramStt(_HostedSpec):
@@ -131,6 +146,12 @@ class DeepgramStt(_HostedSpec):
     connect_timeout_ms: int = Field(default=5000, ge=100, le=60_000)
     base_url: str = Field(default="wss://api.deepgram.com", pattern=_WS_BASE_URL)
     api_key_ref: str | None = _vendor_key("deepgram", " (a self-hosted Deepgram without auth)")
+
+    def stall_timeout_s(self) -> float:
+        """How long a finalize may take before a fallback chain abandons this recognizer:
+        Deepgram answers by itself after `finalize_timeout_ms` (with the text heard so far),
+        so the chain only gives up when even that answer does not come."""
+        return (self.finalize_timeout_ms + _DEEPGRAM_STALL_GRACE_MS) / 1000
 
 
 SttSpec = Annotated[WhisperStt | ScriptedStt | DeepgramStt, Field(discriminator="provider")]
@@ -470,6 +491,20 @@ class AgentSpec(_Spec):
         default=None, description="Receives signed session events (session.ended)."
     )
 
+    def chain(self, role: Role) -> tuple[BaseModel, ...]:
+        """The role's provider specs in the order they are tried: primary, then fallbacks."""
+        if role == "stt":
+            return (self.stt, *self.stt_fallbacks)
+        if role == "llm":
+            return (self.llm, *self.llm_fallbacks)
+        return (self.tts, *self.tts_fallbacks)
+
+    def provider_slots(self) -> Iterator[ProviderSlot]:
+        """Every provider the agent configures, fallbacks included, role by role."""
+        for role in ROLES:
+            for position, spec in enumerate(self.chain(role)):
+                yield ProviderSlot(role, position, spec)
+
     @field_validator("tools")
     @classmethod
     def _unique_tool_names(cls, tools: list[ToolSpec]) -> list[ToolSpec]:
@@ -478,6 +513,16 @@ class AgentSpec(_Spec):
         if duplicates:
             raise ValueError(f"tool names must be unique: {', '.join(duplicates)}")
         return tools
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderSlot:
+    """One provider of an agent: its role, its place in the role's chain (0 is the primary,
+    then the fallbacks in order) and its spec."""
+
+    role: Role
+    position: int
+    spec: BaseModel
 
 
 def placeholders(template: str) -> set[str]:

@@ -85,7 +85,8 @@ async def _preload(engine: CallEngine, database: Database) -> None:
         specs = await all_agent_specs(session)
     seen: set[str] = set()
     for spec in specs:
-        key = spec.model_dump_json(include={"language", "stt", "llm", "tts"})
+        slots = [slot.spec.model_dump_json() for slot in spec.provider_slots()]
+        key = f"{spec.language}:{spec.turn_taking.vad}:{slots}"
         if key in seen:
             continue
         seen.add(key)

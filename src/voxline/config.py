@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
+from typing import Any
 
+from dotenv import dotenv_values
 from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 _SECRET_FILE = "server-secret"
 
@@ -75,11 +84,26 @@ class Settings(BaseSettings):
     )
     log_level: str = "info"
 
-    openai_api_key: SecretStr | None = None
-    anthropic_api_key: SecretStr | None = None
-    deepgram_api_key: SecretStr | None = None
-    cartesia_api_key: SecretStr | None = None
-    elevenlabs_api_key: SecretStr | None = None
+    api_keys: dict[str, SecretStr] = Field(
+        default_factory=dict,
+        description="The server's vendor keys by credential name ('openai', 'deepgram', ...), "
+        "each read from VOXLINE_<NAME>_API_KEY for the vendors of the provider catalog.",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        env_file = (
+            dotenv_settings.env_file if isinstance(dotenv_settings, DotEnvSettingsSource) else None
+        )
+        keys = _VendorKeys(settings_cls, env_file)
+        return init_settings, keys, env_settings, dotenv_settings, file_secret_settings
 
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -107,11 +131,38 @@ class Settings(BaseSettings):
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}"
 
-    def stream_url(self) -> str:
-        """The wss:// URL of the Twilio media-stream WebSocket, from the public base URL."""
+    def public_websocket_base_url(self) -> str:
+        """The public base URL with its scheme for WebSockets (https -> wss, http -> ws)."""
         base = self.resolved_public_base_url()
         if base.startswith("https://"):
-            base = "wss://" + base.removeprefix("https://")
-        elif base.startswith("http://"):
-            base = "ws://" + base.removeprefix("http://")
-        return f"{base}/v1/sessions/twilio/stream"
+            return "wss://" + base.removeprefix("https://")
+        return "ws://" + base.removeprefix("http://")
+
+    def stream_url(self) -> str:
+        """The wss:// URL of the Twilio media-stream WebSocket, from the public base URL."""
+        return f"{self.public_websocket_base_url()}/v1/sessions/twilio/stream"
+
+
+class _VendorKeys(PydanticBaseSettingsSource):
+    """`api_keys` from `VOXLINE_<NAME>_API_KEY` for each vendor credential the catalog knows
+    (the environment first, then the .env file); empty values count as unset."""
+
+    def __init__(self, settings_cls: type[BaseSettings], env_file: Any) -> None:
+        super().__init__(settings_cls)
+        self._env_file = env_file
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        from voxline.providers.catalog import CATALOG
+
+        dotenv: dict[str, str | None] = {}
+        if isinstance(self._env_file, str | Path) and Path(self._env_file).is_file():
+            dotenv = dotenv_values(self._env_file)
+        keys = {}
+        for name, variable in CATALOG.env_vars().items():
+            value = os.environ.get(variable) or dotenv.get(variable)
+            if value:
+                keys[name] = value
+        return {"api_keys": keys} if keys else {}

@@ -1,7 +1,7 @@
 import pytest
 
 from tests.helpers.speech import synthesize_speech
-from voxline.providers.base import Pcm16
+from voxline.audio.pcm import Pcm16
 
 SENTENCE = "Hello, I would like to book a table for two people tonight, please."
 

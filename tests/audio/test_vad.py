@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from voxline.audio import silero_vad
+from voxline.audio.pcm import Pcm16
 from voxline.audio.silero_vad import VadModelUnavailable
 from voxline.audio.vad import open_vad
-from voxline.providers.base import Pcm16
 
 RATES = [8000, 16000]
 

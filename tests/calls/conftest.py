@@ -30,7 +30,7 @@ async def engine(database_url: str, tmp_path: Path) -> AsyncIterator[CallEngine]
         database_url=database_url,
         seed_demo_agent=False,
         preload_models=False,
-        openai_api_key=SecretStr(SERVER_OPENAI_KEY),
+        api_keys={"openai": SecretStr(SERVER_OPENAI_KEY)},
     )
     database = Database(database_url)
     engine = CallEngine(settings, database)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import SecretStr
 
@@ -7,6 +9,7 @@ from voxline.agent_spec import (
     AgentSpec,
     AnthropicLlm,
     CartesiaTts,
+    DeepgramStt,
     OpenAiLlm,
     ScriptedLlm,
     ScriptedStt,
@@ -15,7 +18,7 @@ from voxline.agent_spec import (
 from voxline.calls.credentials import CallCredentials, credential_names, server_credentials
 from voxline.config import Settings
 from voxline.providers.base import ProviderUnavailable
-from voxline.providers.registry import Credential, CredentialScope
+from voxline.providers.vendor import Credential, CredentialScope
 from voxline.security.secret_box import SecretBox
 
 WORKSPACE = "ws_01jnc8y0w6zk3t9q2m5r7v4b8f"
@@ -23,8 +26,8 @@ BOX = SecretBox(b"credentials-test-server-secret")
 
 
 def settings(**keys: str) -> Settings:
-    update = {f"{name}_api_key": SecretStr(value) for name, value in keys.items()}
-    return Settings(_env_file=None).model_copy(update=update)
+    api_keys = {name: SecretStr(value) for name, value in keys.items()}
+    return Settings(_env_file=None, api_keys=api_keys)  # type: ignore[call-arg]
 
 
 def test_server_credentials_are_the_keys_set_in_the_environment() -> None:
@@ -37,6 +40,37 @@ def test_server_credentials_are_the_keys_set_in_the_environment() -> None:
 
 def test_an_empty_environment_key_is_not_a_credential() -> None:
     assert server_credentials(settings(anthropic="")) == {}
+
+
+def test_each_catalog_vendor_key_is_read_from_its_environment_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VOXLINE_CARTESIA_API_KEY", "sk-cartesia")
+    monkeypatch.setenv("VOXLINE_DEEPGRAM_API_KEY", "")
+    monkeypatch.setenv("VOXLINE_UNKNOWNVENDOR_API_KEY", "ignored")
+    credentials = server_credentials(Settings(_env_file=None))  # type: ignore[call-arg]
+    assert credentials == {"cartesia": Credential("sk-cartesia", CredentialScope.SERVER)}
+
+
+def test_vendor_keys_are_read_from_the_env_file_too(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("VOXLINE_ELEVENLABS_API_KEY", raising=False)
+    env_file = tmp_path / ".env"
+    env_file.write_text("VOXLINE_ELEVENLABS_API_KEY=xi-from-file\n")
+    credentials = server_credentials(Settings(_env_file=env_file))  # type: ignore[call-arg]
+    assert credentials["elevenlabs"] == Credential("xi-from-file", CredentialScope.SERVER)
+
+
+def test_credential_names_cover_speech_recognition_fallbacks() -> None:
+    spec = AgentSpec(
+        name="stt fallback",
+        stt=ScriptedStt(),
+        stt_fallbacks=[DeepgramStt(api_key_ref="team-deepgram")],
+        llm=ScriptedLlm(),
+        tts=ScriptedTts(),
+    )
+    assert credential_names(spec) == {"team-deepgram"}
 
 
 def test_credential_names_cover_fallbacks_and_skip_keyless_providers() -> None:

@@ -8,12 +8,22 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.calls.conftest import SERVER_OPENAI_KEY, WORKSPACE_OPENAI_KEY, new_session
+from tests.fakes.deepgram_api import FakeDeepgram
 from tests.fakes.openai_api import FakeOpenAiApi
 from tests.runtime.fakes import FakeTransport
-from voxline.agent_spec import AgentSpec, OpenAiLlm, ScriptedStt, ScriptedTts
+from voxline.agent_spec import (
+    AgentSpec,
+    DeepgramStt,
+    OpenAiLlm,
+    ScriptedLlm,
+    ScriptedStt,
+    ScriptedTts,
+)
 from voxline.calls.engine import CallEngine
 from voxline.providers.base import ChatMessage, LlmRequest, ProviderUnavailable
+from voxline.providers.fallback import FallbackSpeechToText
 from voxline.providers.llm.openai import OpenAiLanguageModel
+from voxline.providers.stt.deepgram import DeepgramSpeechToText
 from voxline.store.sessions import get_session
 
 HELLO = LlmRequest(messages=(ChatMessage(role="user", content="Hi"),))
@@ -90,3 +100,25 @@ async def test_closing_the_engine_closes_provider_connections(
     await engine.aclose()
     assert isinstance(providers.llm, OpenAiLanguageModel)
     assert providers.llm.client.http.is_closed
+
+
+async def test_a_speech_recognition_fallback_authenticates_with_the_workspace_secret(
+    engine: CallEngine,
+) -> None:
+    async with FakeDeepgram(api_key="dg-workspace-key") as deepgram:
+        spec = AgentSpec(
+            name="stt fallback",
+            stt=ScriptedStt(),
+            stt_fallbacks=[DeepgramStt(base_url=deepgram.base_url, api_key_ref="deepgram")],
+            llm=ScriptedLlm(),
+            tts=ScriptedTts(),
+        )
+        setup = await engine.load(await new_session(engine, spec, {"deepgram": "dg-workspace-key"}))
+        assert set(setup.sealed_secrets) == {"deepgram"}
+        providers = await engine.providers(setup)
+        assert isinstance(providers.stt, FallbackSpeechToText)
+        fallback = providers.stt.recognizers[1]
+        assert isinstance(fallback, DeepgramSpeechToText)
+        session = await fallback.open()
+        await session.aclose()
+        assert len(deepgram.connections) == 1

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from voxline.audio.frames import pcm16_from_bytes, pcm16_to_bytes
+from voxline.audio.pcm import Pcm16
 from voxline.audio.resample import resample
-from voxline.providers.base import Pcm16
 
 CACHE_DIR = Path(tempfile.gettempdir()) / "voxline-test-cache" / "speech"
 # Part of the cache key: change it whenever the voice or synthesis settings change.

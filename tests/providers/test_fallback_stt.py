@@ -14,7 +14,12 @@ from voxline.agent_spec import (
     ScriptedTts,
     WhisperStt,
 )
-from voxline.providers.base import Pcm16, ProviderError, SttSession, Transcript
+from voxline.audio.pcm import Pcm16
+from voxline.providers.base import (
+    ProviderError,
+    SttSession,
+    Transcript,
+)
 from voxline.providers.executor import InferenceExecutor
 from voxline.providers.fallback import FallbackSpeechToText
 from voxline.providers.registry import ProviderRegistry

@@ -6,8 +6,11 @@ import textwrap
 import types
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
 
 import pytest
+from pydantic import BaseModel
 
 import voxline
 from voxline.agent_spec import (
@@ -19,14 +22,18 @@ from voxline.agent_spec import (
     ScriptedTts,
     WhisperStt,
 )
-from voxline.providers.base import ProviderUnavailable, SpeechToText
+from voxline.calls.credentials import credential_names, server_credentials
+from voxline.config import Settings
+from voxline.providers.base import ProviderUnavailable, SpeechToText, TextToSpeech
+from voxline.providers.catalog import CATALOG
 from voxline.providers.executor import InferenceExecutor
-from voxline.providers.registry import STT_FACTORIES, BuildContext, ProviderRegistry
+from voxline.providers.registry import ProviderRegistry
 from voxline.providers.scripted import (
     ScriptedLanguageModel,
     ScriptedSpeechToText,
     ScriptedTextToSpeech,
 )
+from voxline.providers.vendor import BuildContext, Vendor
 
 
 def scripted_agent(transcript: str = "hello", language: str = "en") -> AgentSpec:
@@ -40,10 +47,21 @@ def scripted_agent(transcript: str = "hello", language: str = "en") -> AgentSpec
 
 
 @pytest.fixture
-async def registry() -> AsyncIterator[ProviderRegistry]:
+async def executor() -> AsyncIterator[InferenceExecutor]:
     executor = InferenceExecutor(threads=1)
-    yield ProviderRegistry(executor)
+    yield executor
     executor.shutdown()
+
+
+@pytest.fixture
+async def registry(executor: InferenceExecutor) -> ProviderRegistry:
+    return ProviderRegistry(executor)
+
+
+def scripted_stt_by(executor: InferenceExecutor, factory: object) -> ProviderRegistry:
+    """A registry whose scripted recognizer is built by `factory`."""
+    catalog = CATALOG.with_vendor(Vendor("stt", ScriptedStt, factory))  # type: ignore[arg-type]
+    return ProviderRegistry(executor, catalog=catalog)
 
 
 class WarmableStt(ScriptedSpeechToText):
@@ -109,9 +127,7 @@ async def test_local_factory_passes_spec_executor_and_language(
     assert created == [(WhisperStt(), executor, "en-GB")]
 
 
-async def test_concurrent_builds_create_each_provider_once(
-    registry: ProviderRegistry, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_concurrent_builds_create_each_provider_once(executor: InferenceExecutor) -> None:
     created = 0
 
     async def slow_factory(spec: ScriptedStt, context: BuildContext) -> SpeechToText:
@@ -120,7 +136,7 @@ async def test_concurrent_builds_create_each_provider_once(
         await asyncio.sleep(0.01)
         return ScriptedSpeechToText(spec)
 
-    monkeypatch.setitem(STT_FACTORIES, ScriptedStt, slow_factory)
+    registry = scripted_stt_by(executor, slow_factory)
     results = await asyncio.gather(*(registry.build(scripted_agent()) for _ in range(20)))
     assert created == 1
     assert len({id(providers.stt) for providers in results}) == 1
@@ -160,7 +176,7 @@ async def test_every_missing_provider_is_named_in_one_error(
 
 
 async def test_failing_factory_is_unavailable_and_retried_on_the_next_build(
-    registry: ProviderRegistry, monkeypatch: pytest.MonkeyPatch
+    executor: InferenceExecutor,
 ) -> None:
     attempts = 0
 
@@ -171,7 +187,7 @@ async def test_failing_factory_is_unavailable_and_retried_on_the_next_build(
             raise OSError("model file is still downloading")
         return ScriptedSpeechToText(spec)
 
-    monkeypatch.setitem(STT_FACTORIES, ScriptedStt, flaky_factory)
+    registry = scripted_stt_by(executor, flaky_factory)
     with pytest.raises(ProviderUnavailable, match="still downloading"):
         await registry.build(scripted_agent())
     providers = await registry.build(scripted_agent())
@@ -179,20 +195,18 @@ async def test_failing_factory_is_unavailable_and_retried_on_the_next_build(
 
 
 async def test_spec_without_a_registered_factory_is_unavailable(
-    registry: ProviderRegistry, monkeypatch: pytest.MonkeyPatch
+    executor: InferenceExecutor,
 ) -> None:
-    monkeypatch.delitem(STT_FACTORIES, ScriptedStt)
+    registry = ProviderRegistry(executor, catalog=CATALOG.without(ScriptedStt))
     with pytest.raises(ProviderUnavailable, match="no provider is registered for ScriptedStt"):
         await registry.build(scripted_agent())
 
 
-async def test_warm_up_warms_each_provider_once(
-    registry: ProviderRegistry, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_warm_up_warms_each_provider_once(executor: InferenceExecutor) -> None:
     async def factory(spec: ScriptedStt, context: BuildContext) -> SpeechToText:
         return WarmableStt(spec)
 
-    monkeypatch.setitem(STT_FACTORIES, ScriptedStt, factory)
+    registry = scripted_stt_by(executor, factory)
     await registry.warm_up(scripted_agent())
     await registry.warm_up(scripted_agent())
     stt = (await registry.build(scripted_agent())).stt
@@ -200,9 +214,7 @@ async def test_warm_up_warms_each_provider_once(
     assert stt.warm_ups == 1
 
 
-async def test_warm_up_failure_is_unavailable(
-    registry: ProviderRegistry, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_warm_up_failure_is_unavailable(executor: InferenceExecutor) -> None:
     class BrokenStt(ScriptedSpeechToText):
         async def warm_up(self) -> None:
             raise RuntimeError("onnx session failed")
@@ -210,7 +222,7 @@ async def test_warm_up_failure_is_unavailable(
     async def factory(spec: ScriptedStt, context: BuildContext) -> SpeechToText:
         return BrokenStt(spec)
 
-    monkeypatch.setitem(STT_FACTORIES, ScriptedStt, factory)
+    registry = scripted_stt_by(executor, factory)
     with pytest.raises(ProviderUnavailable, match="onnx session failed"):
         await registry.warm_up(scripted_agent())
 
@@ -241,3 +253,52 @@ def test_scripted_agents_never_import_model_engines() -> None:
         env=env,
     )
     assert result.stdout.strip() == "[]"
+
+
+async def test_a_new_vendor_is_built_through_its_descriptor_alone(
+    executor: InferenceExecutor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hypothetical TTS vendor: its spec, its factory and its descriptor are all it takes
+    for the registry to build it and for the server to read and guard its key."""
+
+    class ChimeTts(BaseModel):
+        provider: Literal["chime"] = "chime"
+        base_url: str = "https://api.chime.example"
+
+        def credential_name(self) -> str:
+            return "chime"
+
+    async def chime(spec: ChimeTts, context: BuildContext) -> TextToSpeech:
+        assert context.credential(spec.credential_name(), spec.base_url) == "sk-chime"
+        return ScriptedTextToSpeech(ScriptedTts())
+
+    vendor = Vendor("tts", ChimeTts, chime, credential="chime", host="api.chime.example")
+    catalog = CATALOG.with_vendor(vendor)
+    monkeypatch.setattr("voxline.providers.catalog.CATALOG", catalog)
+    monkeypatch.setenv("VOXLINE_CHIME_API_KEY", "sk-chime")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    server_keys = server_credentials(settings)
+    spec = scripted_agent().model_copy(update={"tts": ChimeTts()})
+    assert credential_names(spec) == {"chime"}
+    registry = ProviderRegistry(executor, catalog=catalog)
+    providers = await registry.build(spec, server_keys)
+    assert isinstance(providers.tts, ScriptedTextToSpeech)
+    elsewhere = spec.model_copy(update={"tts": ChimeTts(base_url="https://proxy.example")})
+    with pytest.raises(ProviderUnavailable, match=r"only sent to api\.chime\.example"):
+        await ProviderRegistry(executor, catalog=catalog).build(elsewhere, server_keys)
+
+
+def test_each_vendor_host_is_its_specs_default_endpoint() -> None:
+    for vendor in CATALOG:
+        if vendor.host is None:
+            continue
+        default = vendor.spec.model_fields["base_url"].default
+        assert urlsplit(default).hostname == vendor.host, vendor.provider
+
+
+def test_every_provider_slot_is_listed_fallbacks_included() -> None:
+    spec = scripted_agent().model_copy(
+        update={"stt_fallbacks": [ScriptedStt()], "tts_fallbacks": [ScriptedTts(), ScriptedTts()]}
+    )
+    slots = [(slot.role, slot.position) for slot in spec.provider_slots()]
+    assert slots == [("stt", 0), ("stt", 1), ("llm", 0), ("tts", 0), ("tts", 1), ("tts", 2)]

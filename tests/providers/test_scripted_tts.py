@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from voxline.agent_spec import ScriptedTts
-from voxline.providers.base import Pcm16, ProviderError
+from voxline.audio.pcm import Pcm16
+from voxline.providers.base import ProviderError
 from voxline.providers.scripted import ScriptedTextToSpeech
 from voxline.providers.scripted.tts import CHUNK_SAMPLES
 

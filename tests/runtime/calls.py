@@ -27,7 +27,7 @@ from voxline.providers.scripted import (
     ScriptedTextToSpeech,
 )
 from voxline.runtime.agent import AgentRuntime, CallOutcome
-from voxline.runtime.greeting import GreetingCache
+from voxline.runtime.line_cache import LineCache
 from voxline.runtime.options import RuntimeOptions
 from voxline.runtime.recording import MemoryRecorder, TranscriptItem
 from voxline.tools import ToolRunner
@@ -100,7 +100,7 @@ async def simulated_call(
     *,
     rate: int = 16000,
     transfer_supported: bool = True,
-    cache: GreetingCache | None = None,
+    cache: LineCache | None = None,
     options: RuntimeOptions | None = None,
     llm_fail_on: set[int] | None = None,
     llm_open_fails: bool = False,
@@ -129,7 +129,7 @@ async def simulated_call(
             tools=tools,
             variables={"company": "Acme"},
             memory=memory,
-            greeting_cache=cache if cache is not None else GreetingCache(),
+            line_cache=cache if cache is not None else LineCache(),
             options=options or RuntimeOptions(tool_filler_after_s=1.0),
         )
         transport.start_caller()

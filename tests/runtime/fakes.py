@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from voxline.audio.mulaw import decode_mulaw, encode_mulaw
+from voxline.audio.pcm import Pcm16
 from voxline.providers.base import (
     LanguageModel,
     LlmEvent,
     LlmRequest,
     LlmSession,
-    Pcm16,
     ProviderError,
     SpeechToText,
     SttSession,
@@ -32,13 +32,13 @@ from voxline.providers.base import (
     Transcript,
     TtsSession,
 )
+from voxline.runtime.events import CallEvent
 from voxline.runtime.transport import (
     AudioIn,
     DtmfIn,
     HangupIn,
     InboundEvent,
     MarkPlayed,
-    RuntimeEvent,
     TextIn,
     TransferUnsupported,
 )
@@ -72,7 +72,7 @@ class FakeTransport:
     mulaw: bool = False
     """Send caller audio the way a phone line does: mu-law bytes along with their PCM."""
     log: list[Sent] = field(default_factory=list)
-    emitted: list[RuntimeEvent] = field(default_factory=list)
+    emitted: list[CallEvent] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._inbound: asyncio.Queue[InboundEvent] = asyncio.Queue()
@@ -115,7 +115,7 @@ class FakeTransport:
             handle.cancel()
             self._echo(name, registered=False)
 
-    async def emit(self, event: RuntimeEvent) -> None:
+    async def emit(self, event: CallEvent) -> None:
         self.emitted.append(event)
 
     async def hang_up(self) -> None:
@@ -164,7 +164,7 @@ class FakeTransport:
     def kinds(self) -> list[str]:
         return [entry.kind for entry in self.log]
 
-    def events_of(self, type_: str) -> list[RuntimeEvent]:
+    def events_of(self, type_: str) -> list[CallEvent]:
         return [event for event in self.emitted if event.type == type_]
 
     @property

@@ -36,7 +36,7 @@ async def test_barge_in_cuts_the_agent_and_keeps_only_the_heard_words() -> None:
     clear_at = kinds.index("clear")
     assert "audio" in kinds[:clear_at]
     interrupted = call.transport.events_of("agent.interrupted")
-    assert interrupted[0].data["heard_text"] == reply.heard_text
+    assert interrupted[0].heard_text == reply.heard_text
     messages = [(m.role, m.content) for m in call.last_request_messages()]
     assert messages[-3:] == [
         ("user", "What are your hours?"),

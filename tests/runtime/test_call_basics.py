@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from voxline.agent_spec import Limits, ScriptedRule
-from voxline.runtime.greeting import GreetingCache
+from voxline.runtime.line_cache import LineCache
 from voxline.runtime.options import RuntimeOptions
 
 from .calls import scripted_spec, simulated_call
@@ -61,7 +61,7 @@ async def test_caller_turns_are_answered_in_order() -> None:
 
 
 async def test_the_cached_greeting_needs_no_tts_and_providers_connect_after_it() -> None:
-    cache = GreetingCache()
+    cache = LineCache()
     spec = scripted_spec(first_message="Welcome to Acme. How can I help?")
     async with simulated_call(spec, cache=cache) as first:
         await first.agent_done(1)
@@ -193,7 +193,7 @@ async def test_turn_metrics_account_for_the_latency() -> None:
     assert sum(p for p in parts if p is not None) + metrics.overhead_ms == pytest.approx(
         metrics.turn_latency_ms
     )
-    assert call.transport.events_of("turn.metrics")[0].data["turn"] == 1
+    assert call.transport.events_of("turn.metrics")[0].turn == 1
 
 
 async def test_a_call_at_8_khz_is_heard_and_answered() -> None:
@@ -216,7 +216,7 @@ async def test_a_provider_that_cannot_connect_ends_the_call_with_an_apology() ->
     assert call.agent_texts()[-1] == Limits().apology_message
     assert call.transport.kinds()[-1] == "hangup"
     ended = call.transport.events_of("session.ended")
-    assert ended[0].data["end_reason"] == "error"
+    assert ended[0].reason == "error"
 
 
 async def test_hanging_up_mid_answer_records_what_was_heard() -> None:

@@ -21,7 +21,7 @@ from voxline.providers.base import ProviderSet
 from voxline.providers.scripted import ScriptedLanguageModel, ScriptedTextToSpeech
 from voxline.providers.stt.deepgram import DeepgramSpeechToText
 from voxline.runtime.agent import AgentRuntime, CallOutcome
-from voxline.runtime.greeting import GreetingCache
+from voxline.runtime.line_cache import LineCache
 from voxline.runtime.recording import MemoryRecorder
 from voxline.tools import ToolRunner
 
@@ -61,7 +61,7 @@ async def phone_call(
     async with httpx.AsyncClient() as http:
         tools = ToolRunner(spec.tools, http=http, signing_secret=SECRET, session_id="sess_dg")
         runtime = AgentRuntime(
-            spec, providers, transport, recorder, tools=tools, greeting_cache=GreetingCache()
+            spec, providers, transport, recorder, tools=tools, line_cache=LineCache()
         )
         transport.start_caller()
         task = asyncio.ensure_future(runtime.run())

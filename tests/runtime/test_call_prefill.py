@@ -13,7 +13,7 @@ from voxline.providers.scripted import (
     ScriptedTextToSpeech,
 )
 from voxline.runtime.agent import AgentRuntime
-from voxline.runtime.greeting import GreetingCache
+from voxline.runtime.line_cache import LineCache
 from voxline.runtime.recording import MemoryRecorder
 from voxline.tools import ToolRunner
 
@@ -52,7 +52,7 @@ async def test_the_context_is_prefilled_once_the_providers_are_open() -> None:
             MemoryRecorder(),
             tools=ToolRunner([], http=http, signing_secret=SECRET, session_id="sess_test"),
             variables={"company": "Acme"},
-            greeting_cache=GreetingCache(),
+            line_cache=LineCache(),
         )
         transport.start_caller()
         task = asyncio.ensure_future(runtime.run())

@@ -77,8 +77,8 @@ async def test_a_webhook_tool_result_goes_back_to_the_llm(webhooks: WebhookServe
     assert (tool_message.role, tool_message.content) == ("tool", content)
     calls = call.transport.events_of("tool.call")
     results = call.transport.events_of("tool.result")
-    assert calls[0].data["arguments"] == {"order": "42"}
-    assert results[0].data["ok"] is True
+    assert calls[0].arguments == {"order": "42"}
+    assert results[0].ok is True
 
 
 async def test_a_failing_webhook_is_reported_to_the_llm_and_the_call_goes_on(

@@ -8,14 +8,18 @@ from collections.abc import AsyncIterator
 import httpx
 
 from voxline.agent_spec import ScriptedRule, ScriptedTts
-from voxline.providers.base import Pcm16, ProviderSet, TtsSession
+from voxline.audio.pcm import Pcm16
+from voxline.providers.base import (
+    ProviderSet,
+    TtsSession,
+)
 from voxline.providers.scripted import (
     ScriptedLanguageModel,
     ScriptedSpeechToText,
     ScriptedTextToSpeech,
 )
 from voxline.runtime.agent import AgentRuntime
-from voxline.runtime.greeting import GreetingCache
+from voxline.runtime.line_cache import LineCache
 from voxline.runtime.recording import MemoryRecorder
 from voxline.tools import ToolRunner
 
@@ -69,7 +73,7 @@ async def test_clauses_of_one_reply_share_a_context_that_is_ended_after_the_last
             transport,
             MemoryRecorder(),
             tools=ToolRunner([], http=http, signing_secret=SECRET, session_id="sess_test"),
-            greeting_cache=GreetingCache(),
+            line_cache=LineCache(),
         )
         transport.start_caller()
         task = asyncio.ensure_future(runtime.run())

@@ -4,7 +4,7 @@ import time
 import numpy as np
 import pytest
 
-from voxline.providers.base import Pcm16
+from voxline.audio.pcm import Pcm16
 from voxline.runtime import playout as playout_module
 from voxline.runtime.playout import Playout
 

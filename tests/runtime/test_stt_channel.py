@@ -4,7 +4,11 @@ from collections.abc import AsyncIterator
 import numpy as np
 import pytest
 
-from voxline.providers.base import Pcm16, ProviderError, Transcript
+from voxline.audio.pcm import Pcm16
+from voxline.providers.base import (
+    ProviderError,
+    Transcript,
+)
 from voxline.runtime.stt_channel import SttChannel
 
 

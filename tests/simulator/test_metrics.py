@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voxline.providers.base import Pcm16
+from voxline.audio.pcm import Pcm16
 from voxline.simulator.caller import FRAME_SAMPLES, CallerAudio
 from voxline.simulator.metrics import (
     CallerUtterance,

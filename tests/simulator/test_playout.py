@@ -1,6 +1,6 @@
 import numpy as np
 
-from voxline.providers.base import Pcm16
+from voxline.audio.pcm import Pcm16
 from voxline.simulator.playout import PlayoutBuffer, first_audible, last_audible
 
 

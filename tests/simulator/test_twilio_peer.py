@@ -12,7 +12,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from voxline.audio.mulaw import decode_mulaw, encode_mulaw
-from voxline.providers.base import Pcm16
+from voxline.audio.pcm import Pcm16
 from voxline.simulator.twilio_peer import CallEnded, SimulatedTwilioCall
 from voxline.telephony.twilio.media import (
     ConnectedMessage,

@@ -15,7 +15,6 @@ from voxline.store.sessions import (
     get_session,
     list_sessions,
     mark_in_progress,
-    record_first_response,
 )
 
 
@@ -47,8 +46,13 @@ async def test_session_goes_pending_in_progress_completed(
     row = await _pending(database, workspace, agent)
     async with database.transaction() as session:
         await mark_in_progress(session, row.id, stream_sid="MZ1")
-        await record_first_response(session, row.id, 142.5)
-        await finish(session, row.id, status=SessionStatus.COMPLETED, end_reason="caller_hangup")
+        await finish(
+            session,
+            row.id,
+            status=SessionStatus.COMPLETED,
+            end_reason="caller_hangup",
+            first_response_ms=142.5,
+        )
     async with database.transaction() as session:
         done = await get_session(session, row.id, workspace_id=workspace.id)
     assert done.status == SessionStatus.COMPLETED

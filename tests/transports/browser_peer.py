@@ -19,7 +19,7 @@ import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from voxline.providers.base import Pcm16
+from voxline.audio.pcm import Pcm16
 
 FRAME_MS = 20
 Event = dict[str, Any]

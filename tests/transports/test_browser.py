@@ -11,13 +11,13 @@ from starlette.routing import WebSocketRoute
 from starlette.testclient import TestClient
 from starlette.websockets import WebSocket
 
+from voxline.runtime.events import AgentInterrupted
 from voxline.runtime.transport import (
     AudioIn,
     HangupIn,
     InboundEvent,
     InterruptIn,
     MarkPlayed,
-    RuntimeEvent,
     TextIn,
     TransferUnsupported,
 )
@@ -148,21 +148,22 @@ def test_transport_rates_follow_the_start_message(client: TestClient, harness: _
     assert rates == [(48000, 48000)]
 
 
-def test_runtime_events_are_sent_with_camel_case_keys(
-    client: TestClient, harness: _Harness
-) -> None:
+def test_call_events_are_sent_with_camel_case_keys(client: TestClient, harness: _Harness) -> None:
     async def emit(transport: BrowserTransport) -> None:
         await transport.emit(
-            RuntimeEvent("agent.interrupted", {"response": "r2", "heard_text": "We are"})
+            AgentInterrupted(response="r2", heard_text="We are", text="We are open", seq=4)
         )
 
     harness.script = emit
     with client.websocket_connect("/ws") as ws:
         ws.send_json({"type": "start"})
         assert ws.receive_json() == {
+            "seq": 4,
+            "atMs": 0,
             "type": "agent.interrupted",
             "response": "r2",
             "heardText": "We are",
+            "text": "We are open",
         }
         ws.send_json({"type": "end"})
 

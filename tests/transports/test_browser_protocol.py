@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from voxline.runtime.transport import RuntimeEvent
+from voxline.runtime.events import CALL_EVENT, SessionEnded
 from voxline.transports.browser_protocol import (
     MAX_FRAME_BYTES,
     AudioMessage,
@@ -20,8 +20,8 @@ from voxline.transports.browser_protocol import (
     TextMessage,
     decode_audio_frame,
     decode_audio_message,
+    event_message,
     parse_client_text,
-    runtime_event_message,
     server_message,
 )
 
@@ -122,10 +122,15 @@ def test_server_messages_camel_case_top_level_keys_only() -> None:
     assert json.loads(text) == {"type": "tool.call", "toolId": "t1", "arguments": {"snake_key": 1}}
 
 
-def test_session_ended_names_its_reason_reason() -> None:
-    event = RuntimeEvent("session.ended", {"end_reason": "caller_hangup", "duration_ms": 5})
-    assert json.loads(runtime_event_message(event)) == {
+def test_call_events_are_their_own_camel_case_json() -> None:
+    event = SessionEnded(reason="caller_hangup", duration_ms=5, seq=9, at_ms=120)
+    assert json.loads(event_message(event)) == {
+        "seq": 9,
+        "atMs": 120,
         "type": "session.ended",
         "reason": "caller_hangup",
+        "firstResponseMs": None,
         "durationMs": 5,
+        "error": None,
     }
+    assert CALL_EVENT.validate_json(event_message(event)) == event

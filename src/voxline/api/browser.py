@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voxline.api.deps import DatabaseDep, PrincipalDep, get_state
 from voxline.api.errors import ApiError, error_responses
 from voxline.api.models import ApiModel
+from voxline.api.websockets import POLICY_VIOLATION
 from voxline.app_state import AppState
 from voxline.calls.engine import CallSetup
 from voxline.config import Settings
@@ -43,10 +44,10 @@ from voxline.security.session_token import (
 from voxline.store import sessions as session_store
 from voxline.store.agents import get_agent
 from voxline.store.errors import NotFound
-from voxline.store.instances import get_instance
+from voxline.store.instances import agent_instance
 from voxline.store.models import AgentRow
-from voxline.store.relay_tokens import consume_relay_token
 from voxline.store.session_state import Channel, Direction
+from voxline.store.token_uses import use_token_once
 from voxline.transports.browser import BrowserChannel, BrowserTransport, ClientGone, receive_start
 from voxline.transports.browser_protocol import StartMessage, Variables
 
@@ -54,7 +55,6 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter()
 
-_POLICY_VIOLATION = 1008
 _START_TIMEOUT_S = 10.0
 _DEV_AGENTS_LIMIT = 100
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -160,11 +160,11 @@ async def browser_session(
     origin = websocket.headers.get("origin")
     if not origin_allowed(origin, websocket.headers.get("host"), state.settings):
         logger.warning("browser session refused: origin %r is not allowed", origin)
-        await websocket.close(_POLICY_VIOLATION)
+        await websocket.close(POLICY_VIOLATION)
         return
     await websocket.accept()
     channel = BrowserChannel(websocket)
-    consume = functools.partial(consume_relay_token, state.database)
+    consume = functools.partial(use_token_once, state.database)
     try:
         grant = await redeem_session_token(state.secret, token, agent_id, consume)
     except SessionTokenError as exc:
@@ -186,9 +186,7 @@ async def browser_session(
             agent_id=setup.agent_id,
             sample_rate=sample_rate,
         )
-        if await state.engine.run(setup, transport, stream_started=started) is None:
-            await channel.send_error("the agent could not start: its providers are unavailable")
-            await channel.send_event("session.ended", reason="error")
+        await state.engine.run(setup, transport, stream_started=started)
     finally:
         await channel.close()
 
@@ -264,11 +262,8 @@ def _is_loopback(address: str) -> bool:
 
 
 async def _check_instance(db: AsyncSession, agent: AgentRow, instance_id: str | None) -> None:
-    if instance_id is None:
-        return
-    instance = await get_instance(db, agent.workspace_id, instance_id)
-    if instance.agent_id != agent.id:
-        raise NotFound("instance", instance_id, param="instanceId")
+    if instance_id is not None:
+        await agent_instance(db, agent, instance_id)
 
 
 def _issue(state: AppState, agent: AgentRow, body: SessionTokenRequest) -> SessionToken:
@@ -284,15 +279,9 @@ def _issue(state: AppState, agent: AgentRow, body: SessionTokenRequest) -> Sessi
     except ValueError as exc:
         raise ApiError(422, str(exc), param="variables") from exc
     assert issued.expires_at is not None
-    url = f"{_websocket_base(state.settings)}/v1/agents/{agent.id}/session?token={quote(token)}"
+    base = state.settings.public_websocket_base_url()
+    url = f"{base}/v1/agents/{agent.id}/session?token={quote(token)}"
     return SessionToken(token=token, expires_at=issued.expires_at, url=url)
-
-
-def _websocket_base(settings: Settings) -> str:
-    base = settings.resolved_public_base_url()
-    if base.startswith("https://"):
-        return "wss://" + base.removeprefix("https://")
-    return "ws://" + base.removeprefix("http://")
 
 
 async def _open_session(
@@ -340,7 +329,7 @@ async def _create_session(state: AppState, grant: SessionGrant, start: StartMess
 
 async def _refuse(channel: BrowserChannel, message: str) -> None:
     await channel.send_error(message)
-    await channel.close(_POLICY_VIOLATION, message[:120])
+    await channel.close(POLICY_VIOLATION, message[:120])
 
 
 def _web_file(name: str, media_type: str) -> FileResponse:

@@ -26,6 +26,7 @@ from starlette.websockets import WebSocketDisconnect
 from voxline.api.deps import get_state, require_api_key
 from voxline.api.errors import ApiError, error_responses, validation_error
 from voxline.api.models import ApiModel
+from voxline.api.websockets import POLICY_VIOLATION
 from voxline.app_state import AppState
 from voxline.security.relay import (
     RelayContext,
@@ -36,9 +37,10 @@ from voxline.security.relay import (
 )
 from voxline.store import sessions as session_store
 from voxline.store.errors import NotFound
-from voxline.store.models import AgentRow, InstanceRow
-from voxline.store.relay_tokens import consume_relay_token
+from voxline.store.instances import agent_instance
+from voxline.store.models import AgentRow
 from voxline.store.session_state import Channel, Direction
+from voxline.store.token_uses import use_token_once
 from voxline.telephony.twilio.media import (
     ConnectedMessage,
     MediaStreamError,
@@ -55,7 +57,6 @@ router = APIRouter(prefix="/v1/sessions/twilio", tags=["twilio"])
 
 _SORRY = "Sorry, this number is not available right now. Goodbye."
 _START_TIMEOUT_S = 10.0
-_POLICY_VIOLATION = 1008
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -143,7 +144,7 @@ async def _from_api(request: Request, state: AppState) -> Response:
         if agent is None or agent.workspace_id != principal.workspace_id:
             raise NotFound("agent", body.agent_id, param="agentId")
         if body.instance_id is not None:
-            _check_instance(await db.get(InstanceRow, body.instance_id), agent, body.instance_id)
+            await agent_instance(db, agent, body.instance_id)
         row = await session_store.create_session(
             db,
             workspace_id=agent.workspace_id,
@@ -176,7 +177,7 @@ async def _from_twilio_webhook(
             return _twiml(say_and_hangup_twiml(_SORRY))
         if instance_id is not None:
             try:
-                _check_instance(await db.get(InstanceRow, instance_id), agent, instance_id)
+                await agent_instance(db, agent, instance_id)
             except NotFound:
                 logger.warning("twilio webhook for unknown instance %r", instance_id)
                 return _twiml(say_and_hangup_twiml(_SORRY))
@@ -215,11 +216,6 @@ def _check_twilio_signature(
     if not validate_twilio_request(token, url, params, signature):
         logger.warning("refusing a Twilio webhook with a missing or invalid signature")
         raise ApiError(403, "Invalid or missing X-Twilio-Signature.")
-
-
-def _check_instance(instance: InstanceRow | None, agent: AgentRow, instance_id: str) -> None:
-    if instance is None or instance.agent_id != agent.id:
-        raise NotFound("instance", instance_id, param="instanceId")
 
 
 def _issue(
@@ -274,14 +270,14 @@ async def twilio_media_stream(websocket: WebSocket) -> None:
         context = verify_relay_token(state.secret, start.custom_parameters.get("relay", ""))
         # The single-use check and loading the call are independent: do both at once.
         consumed, setup = await asyncio.gather(
-            consume_relay_token(state.database, context.token_id, _expiry(context)),
+            use_token_once(state.database, context.token_id, _expiry(context)),
             state.engine.load(context.session_id),
         )
         if not consumed:
             raise Replayed(f"relay token {context.token_id} was already used")
     except (RelayTokenError, NotFound) as exc:
         logger.warning("media stream %s refused: %s", start.stream_sid, _refusal(exc))
-        await websocket.close(_POLICY_VIOLATION, "invalid relay token")
+        await websocket.close(POLICY_VIOLATION, "invalid relay token")
         return
     transport = TwilioMediaTransport(websocket, start, state.engine.twilio, context.to_number)
     try:
@@ -320,5 +316,5 @@ async def _read_start(websocket: WebSocket) -> StartMessage | None:
     except (TimeoutError, MediaStreamError) as exc:
         reason = "no start message" if isinstance(exc, TimeoutError) else str(exc)
         logger.warning("media stream refused before start: %s", reason)
-        await websocket.close(_POLICY_VIOLATION, "expected a start message")
+        await websocket.close(POLICY_VIOLATION, "expected a start message")
         return None

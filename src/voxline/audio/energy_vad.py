@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from voxline.audio.frames import FrameBuffer
-from voxline.providers.base import Pcm16
+from voxline.audio.pcm import Pcm16
 
 _CENTER_DBFS = -35.0
 _SLOPE_DB = 3.0  # -35 +/- 10 dB maps to ~0.03 / ~0.97

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from voxline.providers.base import Pcm16
+from voxline.audio.pcm import Pcm16
 
 FRAME_MS = 20
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from voxline.providers.base import Pcm16
+from voxline.audio.pcm import Pcm16
 
 _BIAS = 0x84
 _CLIP = 8159  # 32635 >> 2: the reference works on the top 14 bits of the sample

@@ -12,7 +12,7 @@ import numpy as np
 import soxr
 
 from voxline.audio.frames import check_pcm16
-from voxline.providers.base import Pcm16
+from voxline.audio.pcm import Pcm16
 
 _QUALITY = "LQ"
 

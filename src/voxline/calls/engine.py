@@ -19,14 +19,15 @@ from datetime import timedelta
 import httpx
 
 from voxline.agent_spec import AgentSpec
-from voxline.audio.silero_vad import preload_silero
+from voxline.audio.silero_vad import VadModelUnavailable, preload_silero
 from voxline.calls.credentials import CallCredentials
 from voxline.calls.webhooks import SessionWebhooks
 from voxline.config import Settings
-from voxline.providers.base import ProviderError, ProviderSet
+from voxline.providers.base import ProviderError, ProviderSet, ProviderUnavailable
 from voxline.providers.executor import InferenceExecutor
 from voxline.providers.registry import ProviderRegistry
 from voxline.runtime.agent import AgentRuntime, CallOutcome
+from voxline.runtime.events import SessionEnded
 from voxline.runtime.recording import QueuedRecorder
 from voxline.runtime.transport import Transport
 from voxline.store import sessions as session_store
@@ -41,6 +42,8 @@ from voxline.telephony.twilio.rest import TwilioRestClient
 from voxline.tools import ToolRunner
 
 logger = logging.getLogger(__name__)
+
+_NO_PROVIDERS = "the agent could not start: its providers are unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +106,10 @@ class CallEngine:
         """Load and exercise the models `spec` uses, so the first call is as fast as the tenth.
         Cloud providers warm up with the server's keys only (no workspace secret is opened)."""
         if spec.turn_taking.vad == "silero":
-            await self.executor.run(preload_silero)
+            try:
+                await self.executor.run(preload_silero)
+            except VadModelUnavailable as exc:
+                raise ProviderUnavailable(str(exc)) from exc
         await self.registry.warm_up(spec, self.credentials.server)
 
     async def load(self, session_id: str) -> CallSetup:
@@ -175,6 +181,9 @@ class CallEngine:
             logger.error("session %s: providers unavailable: %s", setup.session_id, exc)
             await marking
             await self._finish(setup, SessionStatus.FAILED, "error", str(exc), None)
+            # The runtime never ran: this is the call's one event. The reason stays generic
+            # (the log has it): it may name the workspace's credentials.
+            await transport.emit(SessionEnded(seq=1, reason="error", error=_NO_PROVIDERS))
             await transport.hang_up()
             return None
 
@@ -235,11 +244,14 @@ class CallEngine:
     ) -> None:
         try:
             async with self.database.transaction() as db:
-                row = await session_store.finish(
-                    db, setup.session_id, status=status, end_reason=end_reason, error=error
+                await session_store.finish(
+                    db,
+                    setup.session_id,
+                    status=status,
+                    end_reason=end_reason,
+                    error=error,
+                    first_response_ms=None if outcome is None else outcome.first_response_ms,
                 )
-                if outcome is not None and outcome.first_response_ms is not None:
-                    row.first_response_ms = outcome.first_response_ms
         except Exception:
             logger.exception("session %s: could not be finalized", setup.session_id)
             return

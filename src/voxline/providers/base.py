@@ -11,10 +11,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, runtime_checkable
 
-import numpy as np
-import numpy.typing as npt
-
-Pcm16 = npt.NDArray[np.int16]
+from voxline.audio.pcm import Pcm16
 
 
 class ProviderError(Exception):

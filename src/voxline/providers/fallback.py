@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from typing import Generic, Protocol, TypeVar
 
+from voxline.audio.pcm import Pcm16
 from voxline.audio.resample import StreamResampler
 from voxline.providers.base import (
     ContinuingTtsSession,
@@ -33,7 +34,6 @@ from voxline.providers.base import (
     LlmEvent,
     LlmRequest,
     LlmSession,
-    Pcm16,
     ProviderError,
     RateSelectableStt,
     RateSelectableTts,

@@ -22,7 +22,8 @@ from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
-from voxline.providers.base import Pcm16, ProviderError
+from voxline.audio.pcm import Pcm16
+from voxline.providers.base import ProviderError
 
 logger = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from collections import deque
 import numpy as np
 
 from voxline.audio.mulaw import encode_mulaw
+from voxline.audio.pcm import Pcm16
 from voxline.audio.resample import StreamResampler
 from voxline.audio.vad import VAD_SAMPLE_RATES, VadKind, open_vad
-from voxline.providers.base import Pcm16
 
 PRE_ROLL_MS = 300
 MULAW_RATE = 8000

@@ -40,6 +40,14 @@ class TurnTiming:
     tts_first_byte: float | None = None
     first_audio: float | None = None
 
+    def adopt_caller(self, caller: TurnTiming) -> None:
+        """Take the caller-side readings of `caller` (a speculative reply promoted to answer
+        that caller turn keeps its own LLM and TTS readings)."""
+        self.speech_end = caller.speech_end
+        self.endpoint = caller.endpoint
+        self.stt_start = caller.stt_start
+        self.stt_done = caller.stt_done
+
 
 def turn_metrics(turn: int, timing: TurnTiming, *, interrupted: bool) -> TurnMetrics:
     """The turn's metrics in milliseconds, each part clipped to the critical path."""

@@ -3,9 +3,9 @@
 Pacing keeps at most `lead_ms` of audio queued at the far end, so `clear` silences the agent
 at once. Every chunk is followed by a mark named `<utterance>.c<n>`; its echo proves the
 chunk was played, which is how we know what the caller heard. After a `clear` the far end
-echoes all pending marks at once (see TWILIO.md), so those echoes are ignored: the heard
-position is the last mark echoed before the clear, refined by the real-time playout estimate
-(which never exceeds what was sent).
+echoes all pending marks at once (Twilio's media streams do, and the browser client copies
+them), so those echoes are ignored: the heard position is the last mark echoed before the
+clear, refined by the real-time playout estimate (which never exceeds what was sent).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from voxline.providers.base import Pcm16
+from voxline.audio.pcm import Pcm16
 from voxline.runtime.heard import ClauseSpan, split_heard
 from voxline.runtime.transport import Transport
 

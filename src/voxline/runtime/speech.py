@@ -16,10 +16,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from voxline.audio.pcm import Pcm16
 from voxline.audio.resample import StreamResampler
-from voxline.providers.base import ContinuingTtsSession, Pcm16, ProviderError, TtsSession
-from voxline.runtime.greeting import LineCache
+from voxline.providers.base import (
+    ContinuingTtsSession,
+    ProviderError,
+    TtsSession,
+)
 from voxline.runtime.heard import ClauseSpan
+from voxline.runtime.line_cache import VoiceLines
 from voxline.runtime.playout import Playout, Utterance
 
 logger = logging.getLogger(__name__)
@@ -62,7 +67,8 @@ class _ClauseAudio:
 class Speech:
     """Say clauses with `say`, then `end()`; `run()` returns once all of them were played
     (their last mark echoed) and raises `ProviderError` if synthesis fails. `on_clause` is
-    called as each clause starts to be heard (its first audio is about to be sent)."""
+    called with each clause and its span as it starts to be heard (its first audio is about
+    to be sent)."""
 
     def __init__(
         self,
@@ -70,10 +76,10 @@ class Speech:
         playout: Playout,
         *,
         tts: Callable[[], Awaitable[TtsSession]],
-        lines: LineCache,
+        lines: VoiceLines,
         gate: asyncio.Event,
         clock: Callable[[], float],
-        on_clause: Callable[[Clause], None],
+        on_clause: Callable[[Clause, ClauseSpan], None],
     ) -> None:
         self.utterance = utterance
         self._playout = playout
@@ -196,7 +202,7 @@ class Speech:
 
     def _begin(self, audio: _ClauseAudio) -> None:
         audio.span = self.utterance.begin_clause(audio.clause.text, audio.rendered)
-        self._on_clause(audio.clause)
+        self._on_clause(audio.clause, audio.span)
 
 
 async def aclose(iterator: AsyncIterator[object]) -> None:

@@ -12,7 +12,12 @@ import asyncio
 import logging
 
 from voxline.audio.mulaw import decode_mulaw
-from voxline.providers.base import MulawSttSession, Pcm16, ProviderError, SttSession
+from voxline.audio.pcm import Pcm16
+from voxline.providers.base import (
+    MulawSttSession,
+    ProviderError,
+    SttSession,
+)
 
 logger = logging.getLogger(__name__)
 

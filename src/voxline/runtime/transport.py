@@ -9,10 +9,11 @@ far end once the audio sent before that mark has been played.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
-from voxline.providers.base import Pcm16
+from voxline.audio.pcm import Pcm16
+from voxline.runtime.events import CallEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,18 +57,6 @@ class HangupIn:
 InboundEvent = AudioIn | DtmfIn | TextIn | MarkPlayed | InterruptIn | HangupIn
 
 
-@dataclass(frozen=True, slots=True)
-class RuntimeEvent:
-    """A conversation event for clients that show them (browser); phone transports drop them.
-
-    Types: transcript.partial, transcript.final, agent.text, agent.interrupted, tool.call,
-    tool.result, turn.metrics, session.ended.
-    """
-
-    type: str
-    data: dict[str, Any] = field(default_factory=dict)
-
-
 class TransferUnsupported(Exception):
     """This transport cannot transfer a call (there is no phone line)."""
 
@@ -88,7 +77,9 @@ class Transport(Protocol):
         """Drop everything sent but not yet played; pending marks will echo at once."""
         ...
 
-    async def emit(self, event: RuntimeEvent) -> None: ...
+    async def emit(self, event: CallEvent) -> None:
+        """Show a call event to the far end (browser clients); phone lines drop them."""
+        ...
 
     async def hang_up(self) -> None:
         """End the call from our side (after the goodbye has been heard)."""

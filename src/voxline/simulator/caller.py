@@ -6,7 +6,7 @@ from collections import deque
 
 import numpy as np
 
-from voxline.providers.base import Pcm16
+from voxline.audio.pcm import Pcm16
 from voxline.simulator.metrics import CallerUtterance
 
 FRAME_SAMPLES = 160  # 20 ms at 8 kHz, what Twilio sends per media message

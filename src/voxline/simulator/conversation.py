@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from voxline.providers.base import Pcm16
+from voxline.audio.pcm import Pcm16
 from voxline.simulator.twilio_peer import CallEnded, SimulatedTwilioCall
 
 logger = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from voxline.providers.base import Pcm16
+from voxline.audio.pcm import Pcm16
 from voxline.simulator.playout import SAMPLE_RATE, Segment, first_audible, last_audible
 
 # Agent audio within this long before the caller stopped means they were talking over it.

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from voxline.providers.base import Pcm16
+from voxline.audio.pcm import Pcm16
 
 SAMPLE_RATE = 8000
 

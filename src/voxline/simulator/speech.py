@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from voxline.audio.frames import pcm16_from_bytes
+from voxline.audio.pcm import Pcm16
 from voxline.audio.resample import resample
-from voxline.providers.base import Pcm16
 from voxline.providers.local_models import (
     BUNDLED_PIPER_VOICE,
     PIPER_EXTRA,

@@ -30,7 +30,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from voxline.audio.mulaw import decode_mulaw, encode_mulaw
-from voxline.providers.base import Pcm16
+from voxline.audio.pcm import Pcm16
 from voxline.simulator.caller import FRAME_SAMPLES, CallerAudio
 from voxline.simulator.metrics import (
     CallerUtterance,

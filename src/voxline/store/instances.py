@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voxline.ids import new_id
 from voxline.store.agents import get_agent
 from voxline.store.errors import Conflict, NotFound
-from voxline.store.models import InstanceRow
+from voxline.store.models import AgentRow, InstanceRow
 from voxline.store.pagination import Page, paginate
 from voxline.store.types import utcnow
 
@@ -78,6 +78,21 @@ async def get_instance(
     row = await session.scalar(statement)
     if row is None:
         raise NotFound("instance", instance_id)
+    return row
+
+
+async def agent_instance(session: AsyncSession, agent: AgentRow, instance_id: str) -> InstanceRow:
+    """The instance `instance_id` of `agent` (in the agent's workspace); `NotFound` naming
+    `instanceId` otherwise."""
+    row = await session.scalar(
+        select(InstanceRow).where(
+            InstanceRow.id == instance_id,
+            InstanceRow.workspace_id == agent.workspace_id,
+            InstanceRow.agent_id == agent.id,
+        )
+    )
+    if row is None:
+        raise NotFound("instance", instance_id, param="instanceId")
     return row
 
 

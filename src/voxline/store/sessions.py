@@ -119,17 +119,6 @@ async def mark_in_progress(
     return row
 
 
-async def record_first_response(
-    session: AsyncSession, session_id: str, first_response_ms: float
-) -> SessionRow:
-    """Store the call's first-response latency (first agent audio sent minus stream start)."""
-    row = await get_session(session, session_id, for_update=True)
-    row.first_response_ms = first_response_ms
-    row.updated_at = utcnow()
-    await session.flush()
-    return row
-
-
 async def finish(
     session: AsyncSession,
     session_id: str,
@@ -138,14 +127,18 @@ async def finish(
     end_reason: str,
     error: str | None = None,
     ended_at: datetime | None = None,
+    first_response_ms: float | None = None,
 ) -> SessionRow:
-    """-> completed or failed, with why; `IllegalTransition` if already finished."""
+    """-> completed or failed, with why (and the call's first-response latency, when it
+    spoke); `IllegalTransition` if already finished."""
     if not SessionStatus(status).is_terminal:
         raise ValueError(f"finish() takes a final status (completed or failed), not {status}")
     row = await _transition(session, session_id, SessionStatus(status))
     row.end_reason = end_reason
     row.error = error
     row.ended_at = ended_at or row.updated_at
+    if first_response_ms is not None:
+        row.first_response_ms = first_response_ms
     await session.flush()
     return row
 

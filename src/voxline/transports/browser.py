@@ -18,14 +18,14 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from voxline.audio.frames import pcm16_to_bytes
-from voxline.providers.base import Pcm16
+from voxline.audio.pcm import Pcm16
+from voxline.runtime.events import CallEvent
 from voxline.runtime.transport import (
     AudioIn,
     HangupIn,
     InboundEvent,
     InterruptIn,
     MarkPlayed,
-    RuntimeEvent,
     TextIn,
     TransferUnsupported,
 )
@@ -40,8 +40,8 @@ from voxline.transports.browser_protocol import (
     TextMessage,
     decode_audio_frame,
     decode_audio_message,
+    event_message,
     parse_client_text,
-    runtime_event_message,
     server_message,
 )
 
@@ -181,8 +181,8 @@ class BrowserTransport:
     async def clear(self) -> None:
         await self._channel.send_event("clear")
 
-    async def emit(self, event: RuntimeEvent) -> None:
-        await self._channel.send_text(runtime_event_message(event))
+    async def emit(self, event: CallEvent) -> None:
+        await self._channel.send_text(event_message(event))
 
     async def hang_up(self) -> None:
         self._hung_up = True

@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapte
 from pydantic.alias_generators import to_camel
 
 from voxline.audio.frames import pcm16_from_bytes
-from voxline.providers.base import Pcm16
-from voxline.runtime.transport import RuntimeEvent
+from voxline.audio.pcm import Pcm16
+from voxline.runtime.events import CallEvent
 
 SampleRate = Literal[16000, 24000, 48000]
 SAMPLE_RATES: tuple[int, ...] = get_args(SampleRate)
@@ -132,12 +132,9 @@ def server_message(type_: str, **data: Any) -> str:
     return json.dumps(payload, separators=(",", ":"), default=str)
 
 
-def runtime_event_message(event: RuntimeEvent) -> str:
-    """A runtime event as the client sees it (`session.ended` names its reason `reason`)."""
-    data = dict(event.data)
-    if event.type == "session.ended":
-        data["reason"] = data.pop("end_reason", None)
-    return server_message(event.type, **data)
+def event_message(event: CallEvent) -> str:
+    """A call event as the client sees it: the event's own camelCase JSON."""
+    return event.model_dump_json(by_alias=True)
 
 
 def _describe(kind: str, exc: ValidationError) -> str:

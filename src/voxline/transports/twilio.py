@@ -9,14 +9,14 @@ from collections.abc import AsyncIterator
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from voxline.audio.mulaw import decode_mulaw, encode_mulaw
-from voxline.providers.base import Pcm16
+from voxline.audio.pcm import Pcm16
+from voxline.runtime.events import CallEvent
 from voxline.runtime.transport import (
     AudioIn,
     DtmfIn,
     HangupIn,
     InboundEvent,
     MarkPlayed,
-    RuntimeEvent,
     TransferUnsupported,
 )
 from voxline.telephony.twilio.media import (
@@ -102,7 +102,7 @@ class TwilioMediaTransport:
     async def clear(self) -> None:
         await self._send(clear_json(self._stream_sid))
 
-    async def emit(self, event: RuntimeEvent) -> None:
+    async def emit(self, event: CallEvent) -> None:
         """Phone callers see no events."""
 
     async def hang_up(self) -> None:

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from voxline.agent_spec import AgentSpec, ScriptedLlm, ScriptedStt, ScriptedTts
-from voxline.providers.base import Pcm16, ProviderError
+from voxline.audio.pcm import Pcm16
+from voxline.providers.base import ProviderError
 from voxline.providers.executor import InferenceExecutor
 from voxline.providers.fallback import FallbackTextToSpeech
 from voxline.providers.registry import ProviderRegistry

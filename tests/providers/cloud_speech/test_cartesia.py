@@ -8,7 +8,12 @@ import pytest
 
 from tests.fakes.cartesia_api import FakeCartesia, spoken_text
 from voxline.agent_spec import CartesiaTts
-from voxline.providers.base import ContinuingTtsSession, Pcm16, ProviderError, RateSelectableTts
+from voxline.audio.pcm import Pcm16
+from voxline.providers.base import (
+    ContinuingTtsSession,
+    ProviderError,
+    RateSelectableTts,
+)
 from voxline.providers.tts import cartesia
 from voxline.providers.tts.cartesia import CartesiaTextToSpeech, CartesiaTtsSession
 

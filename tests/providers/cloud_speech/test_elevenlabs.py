@@ -9,7 +9,11 @@ import pytest
 from tests.fakes.cartesia_api import spoken_text
 from tests.fakes.elevenlabs_api import FakeElevenLabs
 from voxline.agent_spec import ElevenLabsTts
-from voxline.providers.base import Pcm16, ProviderError, RateSelectableTts
+from voxline.audio.pcm import Pcm16
+from voxline.providers.base import (
+    ProviderError,
+    RateSelectableTts,
+)
 from voxline.providers.tts.elevenlabs import ElevenLabsTextToSpeech, ElevenLabsTtsSession
 
 LONG = "This clause is long enough to take several chunks of audio."

@@ -10,7 +10,11 @@ import pytest
 import soxr
 
 from voxline.agent_spec import PiperTts, WhisperStt
-from voxline.providers.base import Pcm16, ProviderError, ProviderUnavailable
+from voxline.audio.pcm import Pcm16
+from voxline.providers.base import (
+    ProviderError,
+    ProviderUnavailable,
+)
 from voxline.providers.executor import InferenceExecutor
 from voxline.providers.stt.whisper import SAMPLE_RATE, WhisperSpeechToText, WhisperSttSession
 from voxline.providers.tts.piper import PiperTextToSpeech

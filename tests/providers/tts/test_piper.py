@@ -7,7 +7,11 @@ import numpy as np
 import pytest
 
 from voxline.agent_spec import PiperTts
-from voxline.providers.base import Pcm16, ProviderError, ProviderUnavailable
+from voxline.audio.pcm import Pcm16
+from voxline.providers.base import (
+    ProviderError,
+    ProviderUnavailable,
+)
 from voxline.providers.executor import InferenceExecutor
 from voxline.providers.tts.piper import PiperTextToSpeech, PiperTtsSession
 

@@ -6,7 +6,11 @@ import asyncio
 from collections.abc import AsyncIterator
 
 from voxline.agent_spec import ScriptedStt
-from voxline.providers.base import Pcm16, ProviderError, Transcript
+from voxline.audio.pcm import Pcm16
+from voxline.providers.base import (
+    ProviderError,
+    Transcript,
+)
 
 
 class ScriptedSpeechToText:

@@ -14,7 +14,8 @@ import numpy as np
 import numpy.typing as npt
 
 from voxline.agent_spec import ScriptedTts
-from voxline.providers.base import Pcm16, ProviderError
+from voxline.audio.pcm import Pcm16
+from voxline.providers.base import ProviderError
 
 SAMPLE_RATE = 16000
 CHUNK_SAMPLES = SAMPLE_RATE // 10  # 100 ms

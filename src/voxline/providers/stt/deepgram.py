@@ -36,7 +36,12 @@ from websockets.exceptions import ConnectionClosed
 
 from voxline.agent_spec import DeepgramStt
 from voxline.audio.mulaw import decode_mulaw, encode_mulaw
-from voxline.providers.base import Pcm16, ProviderError, SpeechEvent, Transcript
+from voxline.audio.pcm import Pcm16
+from voxline.providers.base import (
+    ProviderError,
+    SpeechEvent,
+    Transcript,
+)
 from voxline.providers.ws import (
     close_quietly,
     closed_reason,

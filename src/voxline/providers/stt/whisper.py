@@ -17,7 +17,12 @@ import numpy as np
 import numpy.typing as npt
 
 from voxline.agent_spec import WhisperStt
-from voxline.providers.base import Pcm16, ProviderError, ProviderUnavailable, Transcript
+from voxline.audio.pcm import Pcm16
+from voxline.providers.base import (
+    ProviderError,
+    ProviderUnavailable,
+    Transcript,
+)
 from voxline.providers.executor import InferenceExecutor
 from voxline.providers.local_models import LOCAL_EXTRA, import_optional, models, whisper_model_dir
 

@@ -41,7 +41,8 @@ from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
 
 from voxline.agent_spec import CartesiaTts
-from voxline.providers.base import Pcm16, ProviderError
+from voxline.audio.pcm import Pcm16
+from voxline.providers.base import ProviderError
 from voxline.providers.ws import (
     Background,
     PcmDecoder,

@@ -14,7 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from voxline.agent_spec import PiperTts
-from voxline.providers.base import Pcm16, ProviderError, ProviderUnavailable
+from voxline.audio.pcm import Pcm16
+from voxline.providers.base import (
+    ProviderError,
+    ProviderUnavailable,
+)
 from voxline.providers.executor import InferenceExecutor
 from voxline.providers.local_models import PIPER_EXTRA, import_optional, models, piper_voice_files
 from voxline.providers.streaming import iterate_in_executor

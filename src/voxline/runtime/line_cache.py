@@ -10,12 +10,12 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 
-from voxline.providers.base import Pcm16
+from voxline.audio.pcm import Pcm16
 
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 
 
-class GreetingCache:
+class LineCache:
     """Thread-safe LRU map (tts spec JSON, text, rate) -> PCM16 at that rate."""
 
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
@@ -57,14 +57,14 @@ class GreetingCache:
             return len(self._entries)
 
 
-SHARED_CACHE = GreetingCache()
+SHARED_CACHE = LineCache()
 """The process-wide cache calls use unless given another."""
 
 
-class LineCache:
+class VoiceLines:
     """The cache as one call sees it: its TTS voice and output rate fixed."""
 
-    def __init__(self, cache: GreetingCache, tts_key: str, rate: int) -> None:
+    def __init__(self, cache: LineCache, tts_key: str, rate: int) -> None:
         self._cache = cache
         self._tts_key = tts_key
         self.rate = rate

@@ -9,7 +9,7 @@ from voxline.providers.scripted import (
     ScriptedSpeechToText,
     ScriptedTextToSpeech,
 )
-from voxline.runtime.sessions import CallSessions
+from voxline.runtime.provider_connections import ProviderConnections
 
 
 class _RateSelectableStt(ScriptedSpeechToText):
@@ -39,12 +39,12 @@ class _RateSelectableTts(ScriptedTextToSpeech):
 async def test_rate_selectable_providers_open_at_the_phone_rate() -> None:
     stt, tts = _RateSelectableStt(), _RateSelectableTts()
     providers = ProviderSet(stt=stt, llm=ScriptedLanguageModel(ScriptedLlm()), tts=tts)
-    sessions = CallSessions(providers, input_rate=8000, output_rate=8000)
-    sessions.start()
-    await sessions.stt()
-    await sessions.tts()
-    await sessions.aclose()
-    assert sessions.stt_rate == 8000
+    connections = ProviderConnections(providers, input_rate=8000, output_rate=8000)
+    connections.start()
+    await connections.stt()
+    await connections.tts()
+    await connections.aclose()
+    assert connections.stt_rate == 8000
     assert stt.opened_at == [8000]
     assert tts.opened_at == [8000]
 
@@ -55,8 +55,8 @@ async def test_other_providers_keep_their_native_rate() -> None:
         llm=ScriptedLanguageModel(ScriptedLlm()),
         tts=ScriptedTextToSpeech(ScriptedTts()),
     )
-    sessions = CallSessions(providers, input_rate=8000, output_rate=8000)
-    assert sessions.stt_rate == 16000
+    connections = ProviderConnections(providers, input_rate=8000, output_rate=8000)
+    assert connections.stt_rate == 16000
 
 
 async def test_an_unsupported_transport_rate_falls_back_to_the_native_rate() -> None:
@@ -64,8 +64,8 @@ async def test_an_unsupported_transport_rate_falls_back_to_the_native_rate() -> 
     providers = ProviderSet(
         stt=stt, llm=ScriptedLanguageModel(ScriptedLlm()), tts=_RateSelectableTts()
     )
-    sessions = CallSessions(providers, input_rate=48000, output_rate=48000)
-    assert sessions.stt_rate == stt.sample_rate
+    connections = ProviderConnections(providers, input_rate=48000, output_rate=48000)
+    assert connections.stt_rate == stt.sample_rate
 
 
 class _MulawStt(_RateSelectableStt):
@@ -79,10 +79,10 @@ async def test_a_mulaw_recognizer_takes_a_phone_call_as_is() -> None:
     providers = ProviderSet(
         stt=stt, llm=ScriptedLanguageModel(ScriptedLlm()), tts=_RateSelectableTts()
     )
-    sessions = CallSessions(providers, input_rate=8000, output_rate=8000)
-    await sessions.stt()
-    await sessions.aclose()
-    assert (sessions.stt_rate, sessions.stt_mulaw) == (8000, True)
+    connections = ProviderConnections(providers, input_rate=8000, output_rate=8000)
+    await connections.stt()
+    await connections.aclose()
+    assert (connections.stt_rate, connections.stt_mulaw) == (8000, True)
     assert stt.opened_at == [-1]
 
 
@@ -91,8 +91,8 @@ async def test_a_mulaw_recognizer_gets_pcm_on_a_wideband_call() -> None:
     providers = ProviderSet(
         stt=stt, llm=ScriptedLanguageModel(ScriptedLlm()), tts=_RateSelectableTts()
     )
-    sessions = CallSessions(providers, input_rate=16000, output_rate=16000)
-    await sessions.stt()
-    await sessions.aclose()
-    assert (sessions.stt_rate, sessions.stt_mulaw) == (16000, False)
+    connections = ProviderConnections(providers, input_rate=16000, output_rate=16000)
+    await connections.stt()
+    await connections.aclose()
+    assert (connections.stt_rate, connections.stt_mulaw) == (16000, False)
     assert stt.opened_at == [16000]

@@ -1,5 +1,6 @@
-"""One call's provider sessions, opened concurrently (while the greeting plays) and awaited
-where first needed."""
+"""One call's connections to its providers (each provider's per-call session: a recognizer
+stream, an LLM connection, a synthesizer), opened concurrently while the greeting plays and
+awaited where first needed."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ S = TypeVar("S", bound=_Closable)
 
 
 class _Opening(Generic[S]):
-    """A session being opened: awaited by users, closed when the call ends."""
+    """A connection being opened: awaited by users, closed when the call ends."""
 
     def __init__(self, kind: str, open_: Callable[[], Awaitable[S]]) -> None:
         self._kind = kind
@@ -74,7 +75,7 @@ class _Opening(Generic[S]):
             raise ProviderError(f"could not open the {self._kind} session: {exc}") from exc
 
 
-class CallSessions:
+class ProviderConnections:
     """`start()` begins opening all three; `stt()`, `llm()`, `tts()` wait for one (raising
     `ProviderError` if it could not open); `aclose()` closes whatever opened."""
 

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from voxline.providers.base import Pcm16
-from voxline.runtime.greeting import GreetingCache, LineCache
+from voxline.audio.pcm import Pcm16
+from voxline.runtime.line_cache import LineCache, VoiceLines
 
 
 def pcm(samples: int) -> Pcm16:
@@ -10,7 +10,7 @@ def pcm(samples: int) -> Pcm16:
 
 
 def test_lines_are_kept_per_voice_text_and_rate() -> None:
-    cache = GreetingCache()
+    cache = LineCache()
     cache.put("voice-a", "Hello.", 8000, pcm(10))
     assert cache.get("voice-a", "Hello.", 8000) is not None
     assert cache.get("voice-b", "Hello.", 8000) is None
@@ -18,7 +18,7 @@ def test_lines_are_kept_per_voice_text_and_rate() -> None:
 
 
 def test_cached_audio_is_a_read_only_copy() -> None:
-    cache = GreetingCache()
+    cache = LineCache()
     original = pcm(10)
     cache.put("v", "Hi.", 8000, original)
     original[:] = 0
@@ -29,7 +29,7 @@ def test_cached_audio_is_a_read_only_copy() -> None:
 
 
 def test_the_least_recently_used_line_is_evicted_past_the_budget() -> None:
-    cache = GreetingCache(max_bytes=100)
+    cache = LineCache(max_bytes=100)
     cache.put("v", "one", 8000, pcm(20))
     cache.put("v", "two", 8000, pcm(20))
     cache.get("v", "one", 8000)
@@ -40,14 +40,14 @@ def test_the_least_recently_used_line_is_evicted_past_the_budget() -> None:
 
 
 def test_a_line_larger_than_the_budget_is_not_kept() -> None:
-    cache = GreetingCache(max_bytes=10)
+    cache = LineCache(max_bytes=10)
     cache.put("v", "long", 8000, pcm(100))
     assert len(cache) == 0
 
 
 def test_a_line_cache_fixes_voice_and_rate() -> None:
-    cache = GreetingCache()
-    lines = LineCache(cache, "voice", 8000)
+    cache = LineCache()
+    lines = VoiceLines(cache, "voice", 8000)
     lines.put("Hi.", pcm(4))
     assert cache.get("voice", "Hi.", 8000) is not None
     assert lines.get("Hi.") is not None

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from voxline.store.database import Database
 from voxline.store.models import RelayTokenUse
-from voxline.store.relay_tokens import consume_relay_token
+from voxline.store.token_uses import use_token_once
 from voxline.store.types import utcnow
 
 
@@ -18,8 +18,8 @@ def _token() -> str:
 
 async def test_first_use_is_accepted_and_reuse_refused(database: Database) -> None:
     token, expires = _token(), utcnow() + timedelta(minutes=5)
-    assert await consume_relay_token(database, token, expires) is True
-    assert await consume_relay_token(database, token, expires) is False
+    assert await use_token_once(database, token, expires) is True
+    assert await use_token_once(database, token, expires) is False
 
 
 async def test_concurrent_uses_from_separate_engines_accept_exactly_one(
@@ -29,7 +29,7 @@ async def test_concurrent_uses_from_separate_engines_accept_exactly_one(
     engines = [Database(database_url) for _ in range(4)]
     try:
         results = await asyncio.gather(
-            *(consume_relay_token(engine, token, expires) for engine in engines)
+            *(use_token_once(engine, token, expires) for engine in engines)
         )
     finally:
         for engine in engines:
@@ -39,8 +39,8 @@ async def test_concurrent_uses_from_separate_engines_accept_exactly_one(
 
 async def test_expired_rows_are_pruned_by_a_later_use(database: Database) -> None:
     stale = _token()
-    await consume_relay_token(database, stale, utcnow() - timedelta(seconds=1))
-    await consume_relay_token(database, _token(), utcnow() + timedelta(minutes=5))
+    await use_token_once(database, stale, utcnow() - timedelta(seconds=1))
+    await use_token_once(database, _token(), utcnow() + timedelta(minutes=5))
     async with database.transaction() as session:
         left = await session.scalar(select(RelayTokenUse).where(RelayTokenUse.token_id == stale))
     assert left is None

@@ -1,4 +1,5 @@
-"""The single-use check for relay tokens, shared by every process through the database."""
+"""The single-use check for signed tokens (Twilio relay tokens, browser session tokens),
+shared by every process through the database."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from voxline.store.models import RelayTokenUse
 from voxline.store.types import utcnow
 
 
-async def consume_relay_token(database: Database, token_id: str, expires_at: datetime) -> bool:
-    """True the first time `token_id` is presented, False on every reuse (in any process).
+async def use_token_once(database: Database, token_id: str, expires_at: datetime) -> bool:
+    """True the first time the token `token_id` is presented, False on every reuse (in any
+    process).
 
     The row is kept until the token expires, after which the token is refused for its expiry
     anyway; expired rows are pruned on the way.
