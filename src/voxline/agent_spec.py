@@ -3,6 +3,9 @@
 These pydantic models are the single definition shared by the REST API (validation, OpenAPI)
 and the runtime (behaviour). Provider choices are discriminated unions on `provider`, so an
 unknown provider name or a bad option is a 422 that names the field.
+
+Why one module of ~530 lines: it is the API's schema for an agent, read in one place; the
+vendors' behaviour lives in `voxline.providers` (see `providers/catalog.py`).
 """
 
 from __future__ import annotations

@@ -113,6 +113,8 @@ async def test_typed_text_is_answered_like_speech(server: RunningServer) -> None
         final = await peer.wait_for("transcript.final")
         await peer.wait_for_agent("nine to five")
 
+    assert final["seq"] > 1 and final["atMs"] > 0
+    del final["seq"], final["atMs"]
     assert final == {"type": "transcript.final", "text": "What are your hours?", "source": "text"}
 
 

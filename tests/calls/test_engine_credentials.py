@@ -21,7 +21,7 @@ from voxline.agent_spec import (
 )
 from voxline.calls.engine import CallEngine
 from voxline.providers.base import ChatMessage, LlmRequest, ProviderUnavailable
-from voxline.providers.fallback import FallbackSpeechToText
+from voxline.providers.fallback_stt import FallbackSpeechToText
 from voxline.providers.llm.openai import OpenAiLanguageModel
 from voxline.providers.stt.deepgram import DeepgramSpeechToText
 from voxline.store.sessions import get_session

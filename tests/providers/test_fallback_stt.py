@@ -21,7 +21,7 @@ from voxline.providers.base import (
     Transcript,
 )
 from voxline.providers.executor import InferenceExecutor
-from voxline.providers.fallback import FallbackSpeechToText
+from voxline.providers.fallback_stt import FallbackSpeechToText
 from voxline.providers.registry import ProviderRegistry
 
 

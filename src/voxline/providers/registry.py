@@ -33,11 +33,8 @@ from voxline.providers.base import (
 )
 from voxline.providers.catalog import CATALOG
 from voxline.providers.executor import InferenceExecutor
-from voxline.providers.fallback import (
-    FallbackLanguageModel,
-    FallbackSpeechToText,
-    FallbackTextToSpeech,
-)
+from voxline.providers.fallback import FallbackLanguageModel, FallbackTextToSpeech
+from voxline.providers.fallback_stt import FallbackSpeechToText
 from voxline.providers.vendor import BuildContext, Catalog, Credential, CredentialScope
 
 logger = logging.getLogger(__name__)

@@ -3,7 +3,8 @@
 It joins a few objects that each have one job:
 - `CallLifecycle` (`phase.py`): the call's phase (opening, talking, closing, ended) and how
   it ends;
-- `CallerSpeech` (`caller_speech.py`): what the caller says, from audio to confirmed turns;
+- `CallerInput` (`caller_input.py`) over `CallerSpeech` (`caller_speech.py`): what the caller
+  gives the call (speech turns, keypad, text), from audio to committed turns;
 - `Floor` (`floor.py`): who holds the floor, speculative replies, barge-in and resumption;
 - `Response` with its producers (`response.py`, `producers.py`): what the agent says;
 - `Journal` (`journal.py`): the transcript, metrics and call events, recorded in order.
@@ -14,6 +15,10 @@ agent's responses. At a short pause the speech so far is transcribed and a reply
 speculatively behind a closed gate, which opens when the turn is confirmed (or the reply is
 dropped if the caller goes on). Caller speech over the agent interrupts it (barge-in); an
 interruption that yields no words is false and the agent resumes what it had not said.
+
+Why one module of ~450 lines: it is where the call's parts are wired together and their
+interplay is decided (opening, ending, idle and time limits); each part it joins lives in a
+module of its own.
 """
 
 from __future__ import annotations
@@ -22,24 +27,20 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any
 
 from voxline.agent_spec import AgentSpec, fill_placeholders
 from voxline.providers.base import (
     ChatMessage,
     ProviderError,
     ProviderSet,
-    SpeechEvent,
-    SpeechEventSource,
-    Transcript,
 )
-from voxline.runtime.caller_speech import CallerSpeech, CallerTurn
+from voxline.runtime.caller_input import CallerInput
 from voxline.runtime.context import Conversation
-from voxline.runtime.dtmf import DtmfCollector, keypad_text
-from voxline.runtime.events import SessionEnded, TranscriptFinal, TranscriptPartial
+from voxline.runtime.events import SessionEnded
 from voxline.runtime.floor import Floor, Running
 from voxline.runtime.journal import EventObserver, Journal
 from voxline.runtime.line_cache import SHARED_CACHE, LineCache, VoiceLines
@@ -62,13 +63,6 @@ from voxline.runtime.transport import (
     MarkPlayed,
     TextIn,
     Transport,
-)
-from voxline.runtime.turns import (
-    PauseDetected,
-    SpeechResumed,
-    SpeechStarted,
-    TurnEnded,
-    TurnEvent,
 )
 from voxline.tools import EndCall, ToolRunner, Transfer
 
@@ -169,19 +163,18 @@ class AgentRuntime:
             tool_filler_after_s=options.tool_filler_after_s,
             max_tool_rounds=options.max_tool_rounds,
         )
-        self._dtmf = DtmfCollector()
         self._idle = Timer(self._on_idle)
-        self._dtmf_done = Timer(self._on_dtmf_timeout)
+        self._keypad_done = Timer(self._on_keypad_timeout)
         self._max_duration = Timer(self._on_max_duration)
         self._timers = (
             self._idle,
-            self._dtmf_done,
+            self._keypad_done,
             self._max_duration,
             self._floor.false_interruption,
         )
-        self._caller: CallerSpeech | None = None
+        self._input: CallerInput | None = None
+        """Made when the call runs (it opens the call's voice activity detector)."""
         self._labels = 0
-        self._turns = 0
         self._reprompts = 0
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -196,7 +189,7 @@ class AgentRuntime:
         journal_task = asyncio.ensure_future(self._journal.run())
         lifecycle = self._lifecycle
         try:
-            self._caller = self._listen()
+            self._input = self._listen()
             async with asyncio.TaskGroup() as group:
                 self._tasks = CallTasks(group, lambda: lifecycle.over)
                 for timer in self._timers:
@@ -235,7 +228,7 @@ class AgentRuntime:
                 logger.warning("the call's record was not fully written in time")
         return outcome
 
-    def _listen(self) -> CallerSpeech:
+    def _listen(self) -> CallerInput:
         tt = self._spec.turn_taking
         audio = CallerAudio(
             self._transport.input_rate,
@@ -245,23 +238,29 @@ class AgentRuntime:
             pre_roll_ms=self._options.pre_roll_ms,
             stt_mulaw=self._connections.stt_mulaw,
         )
-        return CallerSpeech(
-            tt,
+        return CallerInput(
+            self,
             audio,
+            tt,
             pause_ms=self._options.pause_ms,
             stt_rate=self._connections.stt_rate,
-            owner=self,
             clock=self._clock,
+            floor=self._floor,
+            lifecycle=self._lifecycle,
+            journal=self._journal,
+            conversation=self._conversation,
+            keypad_timer=self._keypad_done,
+            keypad_timeout_s=self._options.dtmf_timeout_s,
         )
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         assert self._tasks is not None, "the call is not running"
         return self._tasks.spawn(coro)
 
     @property
-    def _speech(self) -> CallerSpeech:
-        assert self._caller is not None, "the call is not running"
-        return self._caller
+    def _caller(self) -> CallerInput:
+        assert self._input is not None, "the call is not running"
+        return self._input
 
     def _outcome(self) -> CallOutcome:
         end = self._lifecycle.end
@@ -307,35 +306,16 @@ class AgentRuntime:
                 audible.cancel()
         self._lifecycle.opened()
         self._connections.start()
-        self._spawn(self._serve_stt())
-        self._spawn(self._watch_connections())
-        self._update_idle()
+        self.spawn(self._serve_stt())
+        self.spawn(self._watch_connections())
+        self.update_idle()
 
     async def _serve_stt(self) -> None:
         try:
             stt = await self._connections.stt()
         except ProviderError:
             return  # _watch_connections ends the call
-        self._spawn(self._relay_interim(stt.interim()))
-        if isinstance(stt, SpeechEventSource):
-            self._spawn(self._follow_speech_events(stt.events()))
-        await self._speech.stt.serve(stt)
-
-    async def _relay_interim(self, interim: AsyncIterator[Transcript]) -> None:
-        try:
-            async for transcript in interim:
-                if transcript.text.strip():
-                    self._journal.emit(TranscriptPartial(text=transcript.text))
-        except Exception as exc:
-            logger.debug("interim transcripts stopped: %s", exc)
-
-    async def _follow_speech_events(self, events: AsyncIterator[SpeechEvent]) -> None:
-        try:
-            async for event in events:
-                if event.kind == "utterance_end" and not self._lifecycle.closing:
-                    self._speech.utterance_end(event.at_s)
-        except Exception as exc:
-            logger.debug("speech events stopped: %s", exc)
+        await self._caller.listen(stt)
 
     async def _watch_connections(self) -> None:
         try:
@@ -346,7 +326,7 @@ class AgentRuntime:
             logger.warning("the call cannot go on without its providers: %s", exc)
             # Apologize (the line may be cached even when TTS is what failed), then hang up.
             self._lifecycle.decide("error", str(exc))
-            self._discard_turn()
+            self._caller.discard_turn()
             await self._say(self._limits.apology_message, kind="apology", end_reason="error")
             return
         tools = self._tools.definitions()
@@ -359,143 +339,20 @@ class AgentRuntime:
     async def _consume(self) -> None:
         async for event in self._transport.events():
             if isinstance(event, AudioIn):
-                await self._on_audio(event)
+                await self._caller.on_audio(event)
             elif isinstance(event, MarkPlayed):
                 self._playout.on_mark(event.name)
             elif isinstance(event, DtmfIn):
-                await self._on_dtmf(event.digit)
+                await self._caller.on_dtmf(event.digit)
             elif isinstance(event, TextIn):
-                await self._on_text(event.text)
+                await self._caller.on_text(event.text)
             elif isinstance(event, InterruptIn):
                 if self._floor.can_interrupt(explicit=True):
                     await self._floor.interrupt(resume=False)
             elif isinstance(event, HangupIn):
                 break
-            self._update_idle()
+            self.update_idle()
         self._lifecycle.finish("caller_hangup")
-
-    async def _on_audio(self, audio: AudioIn) -> None:
-        if self._lifecycle.closing:
-            return
-        caller = self._speech
-        try:
-            probabilities = caller.hear(audio.pcm, audio.mulaw)
-        except ValueError as exc:
-            logger.warning("dropped bad caller audio: %s", exc)
-            return
-        for probability in probabilities:
-            for event in caller.window(probability, agent_speaking=self._floor.busy):
-                await self._on_turn_event(event)
-
-    async def _on_turn_event(self, event: TurnEvent) -> None:
-        caller = self._speech
-        if isinstance(event, SpeechStarted):
-            self._idle.cancel()
-            if self._floor.can_interrupt():
-                await self._floor.interrupt(resume=True)
-            if caller.turn is not None:
-                self._floor.drop_speculative()  # the caller went on after the endpoint
-            caller.start(event.voiced_ms)
-        elif isinstance(event, SpeechResumed):
-            self._floor.drop_speculative()
-            caller.open_segment(event.voiced_ms)
-        elif isinstance(event, PauseDetected):
-            caller.transcribe()
-        elif isinstance(event, TurnEnded):
-            caller.end()
-
-    def transcript_ready(self, turn: CallerTurn, text: str) -> None:
-        """`TurnOwner`: prepare the answer to `text` behind a closed gate."""
-        if self._floor.speculative is not None or self._lifecycle.closing:
-            return
-        user = ChatMessage(role="user", content=text)
-        response = Response(self._deps, self._label(), LlmReply((user,)), speculative=True)
-        self._floor.speculate(Running(response, answers=text))
-
-    def turn_ended(self, turn: CallerTurn, revision: int) -> None:
-        """`TurnOwner`: answer the turn once it is transcribed."""
-        self._spawn(self._confirm(turn, revision))
-
-    async def _confirm(self, turn: CallerTurn, revision: int) -> None:
-        """Commit an ended turn once transcribed, and answer it."""
-        results = await asyncio.gather(*turn.finals, return_exceptions=True)
-        caller = self._speech
-        if turn is not caller.turn or turn.revision != revision or self._lifecycle.closing:
-            return
-        caller.take(turn)
-        failure = next((r for r in results if isinstance(r, BaseException)), None)
-        text = turn.text()
-        floor = self._floor
-        if failure is not None:
-            logger.warning("speech recognition failed: %s", failure)
-            floor.drop_speculative()
-            await self._say(self._limits.apology_message, kind="apology")
-            return
-        if not text:
-            floor.drop_speculative()
-            if floor.resume is not None:
-                await self._resume_speaking()  # the interruption brought no words
-            self._update_idle()
-            return
-        await floor.take()  # (an answer still playing when interruptions are off)
-        floor.forget_resume()
-        self._reprompts = 0
-        self._caller_said(text, source="speech")
-        self._turns += 1
-        if not floor.promote(text, self._turns, turn.timing):
-            await self._reply(turn=self._turns, timing=turn.timing)
-
-    async def _on_dtmf(self, digit: str) -> None:
-        if self._lifecycle.closing:
-            return
-        try:
-            sequence = self._dtmf.add(digit)
-        except ValueError as exc:
-            logger.warning("ignored keypad input: %s", exc)
-            return
-        self._idle.cancel()
-        if self._floor.can_interrupt(explicit=True):
-            await self._floor.interrupt(resume=False)
-        if sequence is None:
-            self._dtmf_done.start(self._options.dtmf_timeout_s)
-            return
-        await self._keypad(sequence)
-
-    async def _on_dtmf_timeout(self) -> None:
-        sequence = self._dtmf.flush()
-        if sequence is not None and not self._lifecycle.closing:
-            await self._keypad(sequence)
-        self._update_idle()
-
-    async def _keypad(self, sequence: str) -> None:
-        self._dtmf_done.cancel()
-        self._floor.drop_speculative()
-        await self._floor.take()
-        self._journal.record(self._journal.new_item("dtmf", sequence))
-        self._reprompts = 0
-        self._conversation.add(ChatMessage(role="user", content=keypad_text(sequence)))
-        await self._reply()
-
-    async def _on_text(self, text: str) -> None:
-        text = text.strip()
-        if not text or self._lifecycle.closing:
-            return
-        self._idle.cancel()
-        self._floor.drop_speculative()
-        await self._floor.take()
-        self._reprompts = 0
-        self._caller_said(text, source="text")
-        await self._reply()
-
-    def _caller_said(self, text: str, *, source: Literal["speech", "text"]) -> None:
-        self._journal.record(self._journal.new_item("caller", text, source=source))
-        self._journal.emit(TranscriptFinal(text=text, source=source))
-        self._conversation.add(ChatMessage(role="user", content=text))
-
-    def _discard_turn(self) -> None:
-        """Forget the caller's turn in progress (its audio is transcribed and dropped)."""
-        self._speech.discard()
-        self._floor.drop_speculative()
 
     # --- what the agent says ----------------------------------------------------------------
 
@@ -503,7 +360,23 @@ class AgentRuntime:
         self._labels += 1
         return f"r{self._labels}"
 
-    async def _reply(self, *, turn: int | None = None, timing: TurnTiming | None = None) -> None:
+    # The `caller_input.Agent` protocol: what the caller side asks of the agent.
+
+    def caller_active(self) -> None:
+        self._idle.cancel()
+
+    def caller_took_turn(self) -> None:
+        self._reprompts = 0
+
+    def speculate(self, text: str) -> None:
+        user = ChatMessage(role="user", content=text)
+        response = Response(self._deps, self._label(), LlmReply((user,)), speculative=True)
+        self._floor.speculate(Running(response, answers=text))
+
+    async def apologize(self) -> None:
+        await self._say(self._limits.apology_message, kind="apology")
+
+    async def reply(self, *, turn: int | None = None, timing: TurnTiming | None = None) -> None:
         """Answer the caller input just committed to the conversation."""
         response = Response(self._deps, self._label(), LlmReply(), turn=turn, timing=timing)
         await self._floor.begin(Running(response))
@@ -523,7 +396,7 @@ class AgentRuntime:
         return running
 
     def _start_running(self, running: Running) -> asyncio.Task[None]:
-        return self._spawn(self._run_response(running))
+        return self.spawn(self._run_response(running))
 
     async def _run_response(self, running: Running) -> None:
         try:
@@ -544,20 +417,15 @@ class AgentRuntime:
             self._lifecycle.finish("transferred")
         elif running.end_reason is not None:
             await self._hang_up(running.end_reason)
-        self._update_idle()
+        self.update_idle()
 
     async def _on_false_interruption(self) -> None:
-        caller = self._speech
-        turn = caller.turn
-        if self._floor.resume is None or self._lifecycle.closing:
-            return
-        if turn is not None and (caller.speaking or turn.text()):
-            return  # words came, or may still come: the turn's confirmation decides
-        if turn is not None:
-            self._discard_turn()
-        await self._resume_speaking()
+        await self._caller.on_false_interruption()
 
-    async def _resume_speaking(self) -> None:
+    async def _on_keypad_timeout(self) -> None:
+        await self._caller.on_keypad_timeout()
+
+    async def resume_speaking(self) -> None:
         text = self._floor.take_resume()
         if text:
             await self._say(text, kind="resume", resumed=True)
@@ -566,14 +434,9 @@ class AgentRuntime:
 
     def _waiting_for_caller(self) -> bool:
         """The conversation is the caller's to continue: nobody speaks or is about to."""
-        return (
-            self._lifecycle.phase is CallPhase.TALKING
-            and self._floor.idle
-            and self._speech.idle
-            and not self._dtmf.pending
-        )
+        return self._lifecycle.phase is CallPhase.TALKING and self._floor.idle and self._caller.idle
 
-    def _update_idle(self) -> None:
+    def update_idle(self) -> None:
         if not self._waiting_for_caller():
             self._idle.cancel()
         elif not self._idle.pending:
@@ -592,7 +455,7 @@ class AgentRuntime:
     async def _on_max_duration(self) -> None:
         if self._lifecycle.closing:
             return
-        self._discard_turn()
+        self._caller.discard_turn()
         self._floor.forget_resume()
         message = self._limits.max_duration_message
         await self._say(message, kind="goodbye", end_reason="max_duration")

@@ -18,6 +18,8 @@ How that maps onto SttSession:
 - `events()` (SpeechEventSource) yields SpeechStarted / UtteranceEnd.
 - An unexpected close gets one reconnection attempt (at most three per call); audio in
   flight on the lost socket is lost, the segment's finals so far are kept.
+
+Why one module of ~420 lines: one vendor's wire protocol, kept whole (as every vendor is).
 """
 
 from __future__ import annotations
