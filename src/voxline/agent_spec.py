@@ -426,6 +426,36 @@ class Interruptions(_Spec):
         description="An interruption that yields no words within this time is false.",
     )
     resume_after_false_interruption: bool = True
+    backchannels: bool = Field(
+        default=True,
+        description="Tell acknowledgements said over the agent ('yeah', 'okay', 'mm-hmm') "
+        "from barge-ins: the agent lowers its voice while it listens, then goes on after a "
+        "backchannel and stops for anything else.",
+    )
+    backchannel_max_ms: int = Field(
+        default=800,
+        ge=200,
+        le=3000,
+        description="Caller speech over the agent longer than this always interrupts it.",
+    )
+    backchannel_phrases: list[Annotated[str, Field(min_length=1, max_length=40)]] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Phrases that count as backchannels besides the agent language's own.",
+    )
+    listening_volume: float = Field(
+        default=0.4,
+        ge=0.0,
+        le=1.0,
+        description="The agent's volume while it decides whether the caller is taking the "
+        "turn (1 keeps it unchanged).",
+    )
+    peek_interval_ms: int = Field(
+        default=200,
+        ge=50,
+        le=2000,
+        description="How often the caller's words so far are checked while the agent decides.",
+    )
 
 
 class TurnTaking(_Spec):

@@ -56,7 +56,10 @@ def scripted_spec(
         tts=ScriptedTts(first_byte_ms=10, ms_per_character=25),
         turn_taking=TurnTaking(
             vad="energy",
-            interruptions=Interruptions(min_speech_ms=200, false_interruption_timeout_ms=1500),
+            # Immediate barge-in; tests/runtime/test_call_backchannels.py turns backchannels on.
+            interruptions=Interruptions(
+                min_speech_ms=200, false_interruption_timeout_ms=1500, backchannels=False
+            ),
         ),
         limits=Limits(idle_timeout_s=30),
     )

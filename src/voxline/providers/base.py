@@ -70,6 +70,15 @@ class SpeechEventSource(Protocol):
 
 
 @runtime_checkable
+class PeekingSttSession(Protocol):
+    """Optional SttSession extension: `peek()` is a quick, rough guess at the words of the
+    segment so far (everything sent since the last finalize), without ending it. Far cheaper
+    than `finalize`; used to tell a backchannel from a barge-in while the agent speaks."""
+
+    async def peek(self) -> str: ...
+
+
+@runtime_checkable
 class RateSelectableStt(Protocol):
     """Optional SpeechToText extension: `open(sample_rate=r)` for any r in `sample_rates`
     gives a session that takes audio at r, so a phone call feeds 8 kHz with no resampling.

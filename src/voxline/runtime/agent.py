@@ -38,6 +38,7 @@ from voxline.providers.base import (
     ProviderError,
     ProviderSet,
 )
+from voxline.runtime.backchannels import Backchannels
 from voxline.runtime.caller_input import CallerInput
 from voxline.runtime.context import Conversation
 from voxline.runtime.events import SessionEnded
@@ -164,14 +165,8 @@ class AgentRuntime:
             max_tool_rounds=options.max_tool_rounds,
         )
         self._idle = Timer(self._on_idle)
-        self._keypad_done = Timer(self._on_keypad_timeout)
         self._max_duration = Timer(self._on_max_duration)
-        self._timers = (
-            self._idle,
-            self._keypad_done,
-            self._max_duration,
-            self._floor.false_interruption,
-        )
+        self._timers = [self._idle, self._max_duration, self._floor.false_interruption]
         self._input: CallerInput | None = None
         """Made when the call runs (it opens the call's voice activity detector)."""
         self._labels = 0
@@ -190,6 +185,7 @@ class AgentRuntime:
         lifecycle = self._lifecycle
         try:
             self._input = self._listen()
+            self._timers.extend(self._input.timers)
             async with asyncio.TaskGroup() as group:
                 self._tasks = CallTasks(group, lambda: lifecycle.over)
                 for timer in self._timers:
@@ -249,7 +245,7 @@ class AgentRuntime:
             lifecycle=self._lifecycle,
             journal=self._journal,
             conversation=self._conversation,
-            keypad_timer=self._keypad_done,
+            backchannels=Backchannels(self._spec.language, tt.interruptions.backchannel_phrases),
             keypad_timeout_s=self._options.dtmf_timeout_s,
         )
 
@@ -347,8 +343,7 @@ class AgentRuntime:
             elif isinstance(event, TextIn):
                 await self._caller.on_text(event.text)
             elif isinstance(event, InterruptIn):
-                if self._floor.can_interrupt(explicit=True):
-                    await self._floor.interrupt(resume=False)
+                await self._caller.on_interrupt()
             elif isinstance(event, HangupIn):
                 break
             self.update_idle()
@@ -421,9 +416,6 @@ class AgentRuntime:
 
     async def _on_false_interruption(self) -> None:
         await self._caller.on_false_interruption()
-
-    async def _on_keypad_timeout(self) -> None:
-        await self._caller.on_keypad_timeout()
 
     async def resume_speaking(self) -> None:
         text = self._floor.take_resume()

@@ -22,6 +22,7 @@ from voxline.providers.base import (
     SttSession,
     Transcript,
 )
+from voxline.runtime.backchannels import Backchannels
 from voxline.runtime.caller_speech import CallerSpeech, CallerTurn
 from voxline.runtime.context import Conversation
 from voxline.runtime.dtmf import DtmfCollector, keypad_text
@@ -30,6 +31,7 @@ from voxline.runtime.floor import Floor
 from voxline.runtime.journal import Journal
 from voxline.runtime.listener import CallerAudio
 from voxline.runtime.metrics import TurnTiming
+from voxline.runtime.overlap import Overlap
 from voxline.runtime.phase import CallLifecycle
 from voxline.runtime.tasks import Timer
 from voxline.runtime.transport import AudioIn
@@ -79,7 +81,7 @@ class CallerInput:
         lifecycle: CallLifecycle,
         journal: Journal,
         conversation: Conversation,
-        keypad_timer: Timer,
+        backchannels: Backchannels,
         keypad_timeout_s: float,
     ) -> None:
         self._agent = agent
@@ -90,10 +92,20 @@ class CallerInput:
         self._lifecycle = lifecycle
         self._journal = journal
         self._conversation = conversation
+        self._overlap = Overlap(
+            turn_taking.interruptions,
+            backchannels,
+            floor=floor,
+            speech=self.speech,
+            journal=journal,
+            spawn=agent.spawn,
+        )
         self._keypad = DtmfCollector()
-        self._keypad_timer = keypad_timer
+        self._keypad_timer = Timer(self.on_keypad_timeout)
         self._keypad_timeout_s = keypad_timeout_s
         self._turns = 0
+        self.timers = (self._keypad_timer, self._overlap.peek_timer, self._overlap.limit_timer)
+        """The caller side's timers (the runtime binds them to the call's tasks)."""
 
     @property
     def idle(self) -> bool:
@@ -142,23 +154,35 @@ class CallerInput:
         speech = self.speech
         if isinstance(event, SpeechStarted):
             self._agent.caller_active()
-            if self._floor.can_interrupt():
+            over_agent = self._floor.can_interrupt()
+            listen = over_agent and self._overlap.applies()
+            if over_agent and not listen:
                 await self._floor.interrupt(resume=True)
             if speech.turn is not None:
                 self._floor.drop_speculative()  # the caller went on after the endpoint
             speech.start(event.voiced_ms)
+            if listen:
+                self._overlap.begin(event.voiced_ms)
         elif isinstance(event, SpeechResumed):
             self._floor.drop_speculative()
             speech.open_segment(event.voiced_ms)
+            self._overlap.resumed()
         elif isinstance(event, PauseDetected):
+            self._overlap.at_pause()
             speech.transcribe()
         elif isinstance(event, TurnEnded):
             speech.end()
 
     def transcript_ready(self, turn: CallerTurn, text: str) -> None:
         """`TurnOwner`: prepare the answer to `text` while the caller pauses."""
-        if self._floor.speculative is None and not self._lifecycle.closing:
+        if self._overlap.pending:
+            self._agent.spawn(self._settle_then_speculate(text))
+        elif self._floor.speculative is None and not self._lifecycle.closing:
             self._agent.speculate(text)
+
+    async def _settle_then_speculate(self, text: str) -> None:
+        if not await self._overlap.settle(text) and self.speech.turn is not None:
+            self.transcript_ready(self.speech.turn, text)
 
     def turn_ended(self, turn: CallerTurn, revision: int) -> None:
         """`TurnOwner`: answer the turn once it is transcribed."""
@@ -174,6 +198,9 @@ class CallerInput:
         failure = next((r for r in results if isinstance(r, BaseException)), None)
         text = turn.text()
         floor = self._floor
+        if await self._overlap.settle(text):
+            self._agent.update_idle()
+            return
         if failure is not None:
             logger.warning("speech recognition failed: %s", failure)
             floor.drop_speculative()
@@ -206,8 +233,15 @@ class CallerInput:
 
     def discard_turn(self) -> None:
         """Forget the caller's turn in progress (its audio is transcribed and dropped)."""
+        self._overlap.drop()
         self.speech.discard()
         self._floor.drop_speculative()
+
+    async def on_interrupt(self) -> None:
+        """The client asked the agent to stop (an explicit interrupt)."""
+        self._overlap.drop()
+        if self._floor.can_interrupt(explicit=True):
+            await self._floor.interrupt(resume=False)
 
     # --- keypad and text --------------------------------------------------------------------
 
@@ -220,6 +254,7 @@ class CallerInput:
             logger.warning("ignored keypad input: %s", exc)
             return
         self._agent.caller_active()
+        self._overlap.drop()
         if self._floor.can_interrupt(explicit=True):
             await self._floor.interrupt(resume=False)
         if sequence is None:
@@ -248,6 +283,7 @@ class CallerInput:
         if not text or self._lifecycle.closing:
             return
         self._agent.caller_active()
+        self._overlap.drop()
         self._floor.drop_speculative()
         await self._floor.take()
         self._commit(text, source="text")

@@ -39,6 +39,14 @@ class TranscriptFinal(_Event):
     source: Literal["speech", "text", "dtmf"]
 
 
+class TranscriptBackchannel(_Event):
+    """The caller acknowledged ("yeah", "mm-hmm") while the agent spoke; the agent went on.
+    It is in the transcript, not in the conversation the LLM sees."""
+
+    type: Literal["transcript.backchannel"] = "transcript.backchannel"
+    text: str
+
+
 class AgentText(_Event):
     """A clause of an agent message starts to be heard (the message so far is `response`'s)."""
 
@@ -100,6 +108,7 @@ class SessionEnded(_Event):
 CallEvent = Annotated[
     TranscriptPartial
     | TranscriptFinal
+    | TranscriptBackchannel
     | AgentText
     | AgentInterrupted
     | ToolCalled

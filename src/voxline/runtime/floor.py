@@ -61,6 +61,7 @@ class Floor:
         self.resume: str | None = None
         """What the agent had not said when interrupted, until the interruption proves real."""
         self.false_interruption = Timer(false_interruption)
+        self._listening = False
 
     @property
     def busy(self) -> bool:
@@ -79,6 +80,21 @@ class Floor:
             return False
         return self.busy
 
+    @property
+    def listening(self) -> bool:
+        """The agent speaks on, lowered, while it decides whether the caller takes the turn."""
+        return self._listening
+
+    def listen(self, volume: float) -> None:
+        """Caller speech over the agent, not yet known to be a barge-in: speak on, lowered."""
+        self._listening = True
+        self._playout.volume = volume
+
+    def speak_on(self) -> None:
+        """The caller's speech was not a barge-in (or was settled): back to full voice."""
+        self._listening = False
+        self._playout.volume = 1.0
+
     async def take(self) -> None:
         """Make sure the agent is silent before it starts something new."""
         if self.busy:
@@ -87,6 +103,7 @@ class Floor:
     async def begin(self, running: Running) -> None:
         """Take the floor and start `running`."""
         await self.take()
+        self.speak_on()
         self.active = running
         running.task = self._run(running)
 
@@ -101,6 +118,7 @@ class Floor:
         running, self.active = self.active, None
         if running is not None:
             running.cancel()
+        self.speak_on()
         await self._playout.clear()
         if running is None:
             return

@@ -15,6 +15,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from voxline.audio.pcm import Pcm16
 from voxline.runtime.heard import ClauseSpan, split_heard
 from voxline.runtime.transport import Transport
@@ -101,6 +103,9 @@ class Playout:
         """When the call's first agent audio was sent (clock)."""
         self.audible = asyncio.Event()
         """Set once the first agent audio has been sent."""
+        self.volume = 1.0
+        """Gain applied to audio sent from now on (below 1 while the agent is unsure whether
+        the caller is taking the turn); audio already sent keeps its level."""
 
     @property
     def busy(self) -> bool:
@@ -119,6 +124,8 @@ class Playout:
                 await asyncio.sleep(wait)
             if utterance.cleared:
                 return
+            if self.volume != 1.0:
+                piece = (piece * self.volume).astype(np.int16)
             await self._send(utterance, piece, duration)
 
     def on_mark(self, name: str) -> None:

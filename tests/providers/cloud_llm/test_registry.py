@@ -93,7 +93,7 @@ async def test_the_provider_cache_holds_no_key(
 ) -> None:
     await registry.build(agent(openai_at(openai_api)), {"openai": OPENAI_KEY})
     # The cache keys are internal, but that no secret is among them is the contract.
-    assert all(OPENAI_KEY not in key for key in registry._llm._built)
+    assert all(OPENAI_KEY not in key for key in registry._providers._built)
 
 
 async def test_fallbacks_build_a_fallback_chain_in_order(

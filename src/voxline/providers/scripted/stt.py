@@ -54,6 +54,13 @@ class ScriptedSttSession:
         self._next += 1
         return text
 
+    async def peek(self) -> str:
+        """The transcript the next finalize will give, if audio arrived since the last one."""
+        self._check_open()
+        if not self._heard:
+            return ""
+        return self._transcripts[self._next % len(self._transcripts)]
+
     async def interim(self) -> AsyncIterator[Transcript]:
         """Scripted recognition has no interim results: this ends at once."""
         return

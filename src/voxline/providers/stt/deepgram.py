@@ -223,6 +223,10 @@ class DeepgramSttSession:
         self._finals, self._interim = [], ""
         return text
 
+    async def peek(self) -> str:
+        """The words of the segment so far: its final results and the latest interim."""
+        return " ".join([*self._finals, self._interim]).strip()
+
     def interim(self) -> AsyncIterator[Transcript]:
         """The current segment's running text after each result (one consumer); ends when
         the session closes, raises ProviderError if the connection is lost for good."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -39,6 +39,8 @@ _SILENCE_RMS = 10 ** (-55 / 20)  # -55 dBFS: below any speech, above a quiet lin
 _NO_SPEECH_THRESHOLD = 0.6
 _LOG_PROB_THRESHOLD = -1.0
 _COMPRESSION_RATIO_THRESHOLD = 2.4  # higher: the repetitive text Whisper hallucinates
+_PEEK_TOKENS = 8
+"""Tokens a peek may decode: a few words, enough to tell an acknowledgement from a request."""
 
 
 class LoadedWhisper:
@@ -48,6 +50,7 @@ class LoadedWhisper:
         self.model = model
         self.multilingual = multilingual
         self._warm = False
+        self._prompts: dict[str, list[int]] = {}
 
     @classmethod
     def load(cls, model_dir: Path, compute_type: str, threads: int) -> LoadedWhisper:
@@ -85,6 +88,48 @@ class LoadedWhisper:
             if segment.compression_ratio <= _COMPRESSION_RATIO_THRESHOLD
         ]
         return " ".join(text for text in texts if text)
+
+    def peek(self, audio: npt.NDArray[np.float32], language: str) -> str:
+        """Blocking: a quick guess at the first words of `audio` (float32 at 16 kHz).
+
+        Only the real frames are encoded (no 30 s padding: a few ms for a second of speech)
+        and at most `_PEEK_TOKENS` are decoded greedily. A short encoding makes Whisper
+        repeat itself, which is harmless here: the words are for telling a backchannel from
+        a barge-in, never for the transcript."""
+        ctranslate2 = import_optional("ctranslate2", "ctranslate2", LOCAL_EXTRA)
+        features = self.model.feature_extractor(audio, padding=0)
+        frames = features.shape[-1] - features.shape[-1] % 2
+        if frames < 2:
+            return ""
+        mel = np.ascontiguousarray(features[None, :, :frames], dtype=np.float32)
+        encoded = self.model.model.encode(ctranslate2.StorageView.from_array(mel), to_cpu=False)
+        result = self.model.model.generate(
+            encoded,
+            [self._prompt(language)],
+            max_length=_PEEK_TOKENS,
+            beam_size=1,
+            suppress_blank=True,
+        )
+        tokens = [t for t in result[0].sequences_ids[0] if t < self._eot]
+        return str(self.model.hf_tokenizer.decode(tokens)).strip()
+
+    def _prompt(self, language: str) -> list[int]:
+        prompt = self._prompts.get(language)
+        if prompt is None:
+            tokenizers = import_optional("faster_whisper.tokenizer", "faster-whisper", LOCAL_EXTRA)
+            tokenizer: Any = tokenizers.Tokenizer(
+                self.model.hf_tokenizer,
+                self.multilingual,
+                task="transcribe",
+                language=language if self.multilingual else None,
+            )
+            prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+            self._prompts[language] = prompt
+        return prompt
+
+    @property
+    def _eot(self) -> int:
+        return int(self.model.hf_tokenizer.token_to_id("<|endoftext|>"))
 
     def warm_up(self, language: str) -> None:
         """Blocking: one transcription, so the first real utterance is not the slow one."""
@@ -180,6 +225,19 @@ class WhisperSttSession:
             )
         except Exception as exc:
             raise ProviderError(f"Whisper transcription failed: {exc}") from exc
+
+    async def peek(self) -> str:
+        """A quick guess at the words of the segment so far (see `LoadedWhisper.peek`)."""
+        self._check_open()
+        if not self._chunks:
+            return ""
+        audio = np.concatenate(self._chunks).astype(np.float32) / 32768.0
+        if audio.size < _MIN_SEGMENT_SAMPLES or _rms(audio) < _SILENCE_RMS:
+            return ""
+        try:
+            return await self._executor.run(self._model.peek, audio, self._language)
+        except Exception as exc:
+            raise ProviderError(f"Whisper peek failed: {exc}") from exc
 
     async def interim(self) -> AsyncIterator[Transcript]:
         """Whisper transcribes whole utterances: no interim results, this ends at once."""

@@ -1,0 +1,103 @@
+"""Backchannels: "yeah", "okay", "mm-hmm" said while the agent speaks, which a person talking
+hears and goes on.
+
+`classify` judges what the caller said over the agent from its words: a backchannel (every
+word is one of the language's acknowledgements, or a sound a recognizer makes of a hum), real
+words (anything else: a barge-in), or nothing (no words yet). The lists are per language;
+the agent's `language` picks one (English when voxline has none for it), and an agent may
+add its own phrases.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable
+
+_WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*", re.UNICODE)
+
+# Acknowledgements a listener says without taking the turn, by language (ISO 639-1).
+_PHRASES: dict[str, frozenset[str]] = {
+    "en": frozenset(
+        {
+            "yeah", "yea", "yes", "yep", "yup", "ya", "okay", "ok", "k", "right", "alright",
+            "all right", "sure", "uh-huh", "uh huh", "mm-hmm", "mm hmm", "mhm", "mm", "hmm",
+            "hm", "mmm", "i see", "got it", "gotcha", "cool", "great", "good", "nice",
+            "totally", "exactly", "true", "indeed", "of course", "oh", "ah", "wow",
+            "oh okay", "okay okay", "yeah yeah", "right right", "sure sure", "i know",
+            "that's right", "makes sense", "fine", "perfect", "awesome", "understood",
+        }
+    ),
+    "es": frozenset(
+        {"sí", "si", "vale", "claro", "ajá", "aja", "ya", "bueno", "entiendo", "mhm", "mm",
+         "ok", "okey", "de acuerdo", "exacto", "perfecto", "ah", "oh", "ya veo"}
+    ),
+    "fr": frozenset(
+        {"oui", "ouais", "d'accord", "ok", "okay", "mhm", "mm", "hum", "ah", "oh", "bien",
+         "voilà", "exactement", "je vois", "c'est ça", "bien sûr", "parfait", "entendu"}
+    ),
+    "de": frozenset(
+        {"ja", "jaja", "genau", "okay", "ok", "mhm", "mm", "hm", "ah", "oh", "richtig",
+         "stimmt", "klar", "gut", "verstehe", "alles klar", "sicher", "natürlich"}
+    ),
+    "pt": frozenset(
+        {"sim", "é", "tá", "ok", "okay", "certo", "claro", "aham", "uhum", "mhm", "mm",
+         "ah", "oh", "entendi", "exato", "beleza", "perfeito"}
+    ),
+    "it": frozenset(
+        {"sì", "si", "certo", "ok", "okay", "va bene", "esatto", "mhm", "mm", "ah", "oh",
+         "capisco", "giusto", "perfetto", "chiaro", "ecco"}
+    ),
+    "nl": frozenset(
+        {"ja", "jaja", "oké", "ok", "okay", "precies", "klopt", "mhm", "mm", "hm", "ah",
+         "oh", "goed", "prima", "zeker", "juist", "ik snap het"}
+    ),
+}  # fmt: skip
+
+# What a recognizer makes of a hum or a breath ("mm-hmm" heard as "in", "uh-huh" as "oh"):
+# never real words on their own, in any language.
+_HUM_SOUNDS = frozenset({"in", "a", "um", "uh", "er", "erm", "huh", "eh", "ha", "hmm", "mm"})
+
+
+class Said(enum.Enum):
+    NOTHING = "nothing"
+    """No words (yet): a cough, a click, a breath, or speech not recognized so far."""
+    BACKCHANNEL = "backchannel"
+    WORDS = "words"
+    """Real words: the caller is taking the turn."""
+
+
+class Backchannels:
+    """The backchannel phrases of one agent: its language's, plus its own."""
+
+    def __init__(self, language: str, extra: Iterable[str] = ()) -> None:
+        code = language.split("-")[0].lower()
+        phrases = set(_PHRASES.get(code, _PHRASES["en"]))
+        phrases.update(_normalize(phrase) for phrase in extra)
+        self._phrases = frozenset(phrases)
+        self._words = frozenset(word for phrase in self._phrases for word in phrase.split())
+
+    def classify(self, text: str) -> Said:
+        """What `text` (the caller's words over the agent, complete or so far) is."""
+        words = _collapse(_normalize(text).split())
+        if not words:
+            return Said.NOTHING
+        joined = " ".join(words)
+        if joined in self._phrases or all(
+            word in self._words or word in _HUM_SOUNDS for word in words
+        ):
+            return Said.BACKCHANNEL
+        return Said.WORDS
+
+
+def _normalize(text: str) -> str:
+    return " ".join(match.group(0).lower().replace("’", "'") for match in _WORD.finditer(text))
+
+
+def _collapse(words: list[str]) -> list[str]:
+    """Drop immediate repeats ("yeah yeah yeah": a short decode often repeats itself)."""
+    collapsed: list[str] = []
+    for word in words:
+        if not collapsed or collapsed[-1] != word:
+            collapsed.append(word)
+    return collapsed
