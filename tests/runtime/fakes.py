@@ -24,6 +24,7 @@ from voxline.providers.base import (
     LlmEvent,
     LlmRequest,
     LlmSession,
+    PeekingSttSession,
     ProviderError,
     SpeechToText,
     SttSession,
@@ -62,6 +63,8 @@ class Sent:
     at: float
     name: str = ""
     samples: int = 0
+    peak: int = 0
+    """Audio: the largest absolute sample (how loud the agent was)."""
 
 
 @dataclass
@@ -96,7 +99,8 @@ class FakeTransport:
         now = time.monotonic()
         start = max(self._played_until, now)
         self._played_until = start + pcm.shape[0] / self.output_rate
-        self.log.append(Sent("audio", now, samples=pcm.shape[0]))
+        peak = int(np.abs(pcm.astype(np.int32)).max()) if pcm.shape[0] else 0
+        self.log.append(Sent("audio", now, samples=pcm.shape[0], peak=peak))
 
     async def send_mark(self, name: str) -> None:
         now = time.monotonic()
@@ -299,6 +303,7 @@ class RecordingStt:
         self.sample_rate = inner.sample_rate
         self.samples_sent = 0
         self.finalizes = 0
+        self.peeks = 0
         self.fail_on = fail_on or set()
         self.opened_at: float | None = None
 
@@ -324,6 +329,11 @@ class _RecordingSttSession:
         if index in self._owner.fail_on:
             raise ProviderError("the recognizer crashed")
         return text
+
+    async def peek(self) -> str:
+        self._owner.peeks += 1
+        assert isinstance(self._inner, PeekingSttSession)
+        return await self._inner.peek()
 
     def interim(self) -> AsyncIterator[Transcript]:
         return self._inner.interim()

@@ -110,3 +110,29 @@ async def test_samples_sent_counts_the_recognizers_position_in_its_stream() -> N
     channel.send(audio(100))
     channel.send(b"\xff" * 60)
     assert channel.samples_sent == 160
+
+
+class PeekingSession(ListeningSession):
+    """Peeks answer how many samples the open segment has so far."""
+
+    async def peek(self) -> str:
+        return f"so far {self.samples}"
+
+
+async def test_a_peek_sees_the_audio_sent_before_it_and_ends_nothing() -> None:
+    channel = SttChannel()
+    serving = asyncio.ensure_future(channel.serve(PeekingSession()))
+    channel.send(audio(100))
+    peek = channel.peek()
+    channel.send(audio(30))
+    final = channel.finalize()
+    assert [await peek, await final] == ["so far 100", "130"]
+    serving.cancel()
+
+
+async def test_a_recognizer_that_cannot_peek_answers_none() -> None:
+    channel = SttChannel()
+    serving = asyncio.ensure_future(channel.serve(ListeningSession()))
+    channel.send(audio(100))
+    assert await channel.peek() is None
+    serving.cancel()

@@ -54,9 +54,14 @@ _PHRASES: dict[str, frozenset[str]] = {
     ),
 }  # fmt: skip
 
-# What a recognizer makes of a hum or a breath ("mm-hmm" heard as "in", "uh-huh" as "oh"):
-# never real words on their own, in any language.
-_HUM_SOUNDS = frozenset({"in", "a", "um", "uh", "er", "erm", "huh", "eh", "ha", "hmm", "mm"})
+# What a recognizer makes of a hum or a breath: Whisper tiny hears "mm-hmm" as "in", "in the",
+# "and I'm", "in Emma", "Amen, mama"; "uh-huh" as "oh". Fillers and lone function words carry
+# no request when they are all the caller said over the agent (a barge-in that starts with
+# one is decided by the words that follow).
+_HUM_SOUNDS = frozenset(
+    {"in", "a", "an", "the", "and", "to", "it", "i", "am", "i'm", "um", "uh", "er", "erm",
+     "huh", "eh", "ha", "hmm", "mm", "hm", "emma", "amen", "mama"}
+)  # fmt: skip
 
 
 class Said(enum.Enum):

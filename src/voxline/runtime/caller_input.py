@@ -225,7 +225,7 @@ class CallerInput:
         turn = speech.turn
         if self._floor.resume is None or self._lifecycle.closing:
             return
-        if turn is not None and (speech.speaking or turn.text()):
+        if turn is not None and (speech.speaking or not turn.transcribed() or turn.text()):
             return  # words came, or may still come: the turn's confirmation decides
         if turn is not None:
             self.discard_turn()

@@ -18,6 +18,8 @@ from voxline.providers.base import (
 from voxline.providers.executor import InferenceExecutor
 from voxline.providers.stt.whisper import SAMPLE_RATE, WhisperSpeechToText, WhisperSttSession
 from voxline.providers.tts.piper import PiperTextToSpeech
+from voxline.runtime.backchannels import Backchannels, Said
+from voxline.simulator.speech import trim_silence
 
 
 class FakeWhisper:
@@ -157,3 +159,20 @@ async def test_english_only_model_refuses_another_language(
 ) -> None:
     with pytest.raises(ProviderUnavailable, match="English-only"):
         await WhisperSpeechToText.create(WhisperStt(), executor, language="de")
+
+
+@pytest.mark.models
+@pytest.mark.parametrize(
+    ("words", "backchannel"),
+    [("Yeah.", True), ("Mm-hmm.", True), ("Okay.", True), ("Sorry, can I ask something?", False)],
+)
+async def test_a_peek_tells_a_backchannel_from_words(
+    whisper: WhisperSpeechToText, executor: InferenceExecutor, words: str, backchannel: bool
+) -> None:
+    session = await whisper.open()
+    await session.send(trim_silence(await spoken(words, executor))[: SAMPLE_RATE // 2])
+    heard = await session.peek()
+    said = Backchannels("en").classify(heard)
+    assert (said is Said.BACKCHANNEL) is backchannel, heard
+    assert said is not Said.NOTHING
+    assert await session.finalize() != ""  # peeking ended nothing
