@@ -23,6 +23,7 @@ from voxline.providers.base import (
 from voxline.providers.executor import InferenceExecutor
 from voxline.providers.fallback_stt import FallbackSpeechToText
 from voxline.providers.registry import ProviderRegistry
+from voxline.providers.scripted import ScriptedSpeechToText
 
 
 class Recognizer:
@@ -206,3 +207,13 @@ async def test_the_registry_builds_a_chain_when_stt_fallbacks_are_given(
 def test_at_most_four_stt_fallbacks_are_allowed() -> None:
     with pytest.raises(ValueError, match="at most 4"):
         AgentSpec(name="a", stt_fallbacks=[WhisperStt()] * 5)
+
+
+async def test_a_peek_goes_to_the_active_recognizer() -> None:
+    primary = ScriptedSpeechToText(ScriptedStt(transcripts=["yeah"], latency_ms=0))
+    chain = FallbackSpeechToText([primary], [1.0])
+    session = await chain.open()
+    await session.send(np.ones(1600, dtype=np.int16))
+    assert await session.peek() == "yeah"
+    assert await session.finalize() == "yeah"
+    await session.aclose()

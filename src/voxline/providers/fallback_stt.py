@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 from voxline.audio.pcm import Pcm16
 from voxline.audio.resample import StreamResampler
 from voxline.providers.base import (
+    PeekingSttSession,
     ProviderError,
     RateSelectableStt,
     SpeechToText,
@@ -147,6 +148,18 @@ class FallbackSttSession:
             self._segment.clear()
             self._segment_samples = 0
             return text
+
+    async def peek(self) -> str:
+        """The active member's peek ("" when it cannot peek or the peek fails: a peek is
+        only a hint, and its failure is left for the next finalize to find)."""
+        session = (await self._active()).session
+        if not isinstance(session, PeekingSttSession):
+            return ""
+        try:
+            return await session.peek()
+        except Exception as exc:
+            logger.debug("peek failed: %s", exc)
+            return ""
 
     async def interim(self) -> AsyncIterator[Transcript]:
         """The active member's interim results; after a fail-over, the next member's."""

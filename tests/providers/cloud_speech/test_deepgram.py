@@ -309,3 +309,18 @@ async def test_a_wideband_session_refuses_mulaw(dg: Harness) -> None:
     session = await dg.open()
     with pytest.raises(ValueError, match="not 8 kHz mu-law"):
         await session.send_mulaw(PHONE_FRAME)
+
+
+async def test_peek_is_the_running_text_of_the_segment_and_ends_nothing(dg: Harness) -> None:
+    fake = await dg.start()
+    session = await dg.open()
+    interim = asyncio.ensure_future(collect(session.interim()))
+    await session.send(SPEECH)
+    await fake.until(lambda: bool(fake.connections) and fake.connections[0].audio_bytes > 0)
+    await asyncio.sleep(0.2)  # the interim result follows the audio
+    assert "hello" in await session.peek()
+    assert fake.connections[0].controls.count("Finalize") == 0
+    assert await session.finalize() == "hello there how are you"
+    assert await session.peek() == ""
+    await session.aclose()
+    await interim
