@@ -300,3 +300,41 @@ async def test_start_naming_an_unknown_instance_gets_an_error_and_may_be_retried
         started = await peer.start()
     assert "inst_nope" in error["message"]
     assert started["sessionId"].startswith("sess_")
+
+
+async def test_a_backchannel_over_the_agent_is_recorded_and_the_agent_speaks_on(
+    server: RunningServer,
+) -> None:
+    agent_id = _create_agent(
+        server,
+        firstMessage="Welcome to the clinic. " * 8,
+        stt={"provider": "scripted", "transcripts": ["Yeah."], "latencyMs": 50},
+    )
+    yeah = synthesize_speech("Yeah.", 16000)
+    async with BrowserPeer(_token(server, agent_id)["url"]) as peer:
+        await peer.start()
+        await peer.wait_for("mark")
+        await asyncio.sleep(0.5)
+        peer.say(yeah)
+        backchannel = await peer.wait_for("transcript.backchannel", timeout=10)
+        await asyncio.sleep(0.5)
+    assert backchannel["text"] == "Yeah."
+    assert peer.of_type("clear") == []
+    assert peer.of_type("agent.interrupted") == []
+
+
+async def test_words_over_the_agent_stop_it_on_the_browser_too(server: RunningServer) -> None:
+    agent_id = _create_agent(
+        server,
+        firstMessage="Welcome to the clinic. " * 8,
+        stt={"provider": "scripted", "transcripts": ["Sorry, can I ask something?"]},
+    )
+    words = synthesize_speech("Sorry, can I ask something?", 16000)
+    async with BrowserPeer(_token(server, agent_id)["url"]) as peer:
+        await peer.start()
+        await peer.wait_for("mark")
+        await asyncio.sleep(0.5)
+        peer.say(words)
+        await peer.wait_for("clear", timeout=5)
+        final = await peer.wait_for("transcript.final", timeout=10)
+    assert final["text"] == "Sorry, can I ask something?"
