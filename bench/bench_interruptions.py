@@ -177,6 +177,9 @@ async def run_trials(server: Server, agent_id: str, chosen: list[Trial]) -> list
                 clears = [t for t in call.clears[clears_before:] if t >= onset]
                 clear_ms = (clears[0] - onset) * 1000 if clears else None
                 gap = _longest_silence(call, onset, onset + 2.0)
+                if clear_ms is not None:  # the agent answers what was said: hear it out
+                    assert utterance.ended_at is not None
+                    await call.wait_for_agent_audio(timeout=20, since=utterance.ended_at)
                 results.append(Result(trial.kind, trial.label, utterance.duration, clear_ms, gap))
                 print(
                     f"  {trial.kind:11} {trial.label:48} {utterance.duration * 1000:5.0f} ms "

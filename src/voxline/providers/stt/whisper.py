@@ -235,7 +235,7 @@ class WhisperSttSession:
         if audio.size < _MIN_SEGMENT_SAMPLES or _rms(audio) < _SILENCE_RMS:
             return ""
         try:
-            return await self._executor.run(self._model.peek, audio, self._language)
+            return await self._executor.run_urgent(self._model.peek, audio, self._language)
         except Exception as exc:
             raise ProviderError(f"Whisper peek failed: {exc}") from exc
 
