@@ -3,7 +3,8 @@
 The instructions and the schema the answer must follow are the system message, and only they:
 the agent's owner wrote them. The call itself is data: one user message holding the transcript
 as heard, JSON-encoded between fixed markers, so nothing the caller said can pose as an
-instruction or close the data early (any quote or marker inside is escaped by the encoding).
+instruction or close the data early: quotes are escaped by the encoding, and so are `<` and
+`>`, so the end marker cannot appear inside.
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def instructions(spec: CallAnalysis) -> str:
 
 def transcript_message(transcript: list[dict[str, Any]]) -> ChatMessage:
     """The user message carrying the call, JSON-encoded between the markers."""
-    encoded = json.dumps({"transcript": transcript}, ensure_ascii=True, indent=1)
+    encoded = encode_data({"transcript": transcript})
     return ChatMessage(role="user", content=f"{_BEGIN}\n{encoded}\n{_END}")
 
 
@@ -147,6 +148,13 @@ def retry_request(first: LlmRequest, answer: str, problem: InvalidAnswer) -> Llm
             ChatMessage(role="user", content=correction),
         )
     )
+
+
+def encode_data(value: object) -> str:
+    """`value` as JSON that cannot contain a marker (`<` and `>` escaped)."""
+    # `<` and `>` occur only inside JSON strings, where \u escapes mean the same.
+    encoded = json.dumps(value, ensure_ascii=True, indent=1)
+    return encoded.replace("<", "\\u003c").replace(">", "\\u003e")
 
 
 def parse_answer(spec: CallAnalysis, text: str) -> AnalysisAnswer:

@@ -115,11 +115,12 @@ class AnalysisWorker:
 
     async def _claim_forever(self) -> None:
         while True:
+            # Cleared before claiming: a job queued while the claim runs wakes the next one.
+            self._wakeup.clear()
             try:
                 await self._claim()
             except Exception:
                 logger.exception("claiming analyses failed")
-            self._wakeup.clear()
             waits = [asyncio.ensure_future(self._wakeup.wait()), *self._running]
             try:
                 await asyncio.wait(
@@ -183,8 +184,13 @@ class AnalysisWorker:
             await self._failed_attempt(job, str(exc))
             return
         note = await self._final(job, answer=answer)
-        if note is not None:
+        if note is None:
+            return
+        try:
             await self._bound_memory(job, llm)
+        except Exception:
+            # The analysis is recorded; the next one tries again to bring the memory back.
+            logger.exception("instance %s: bounding the memory failed", job.instance_id)
 
     async def _model(self, job: ClaimedAnalysis, sealed: dict[str, bytes]) -> LanguageModel:
         if job.spec.llm is None:
