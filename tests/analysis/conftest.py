@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from tests.analysis.fakes import StubRegistry
 from voxline.agent_spec import AgentSpec, CallAnalysis, ScriptedLlm
@@ -21,6 +22,7 @@ from voxline.store.agents import create_agent
 from voxline.store.analyses import enqueue_analysis
 from voxline.store.database import Database
 from voxline.store.instances import create_instance
+from voxline.store.models import SessionAnalysisRow
 from voxline.store.recorder import StoreRecorder
 from voxline.store.session_state import Channel, Direction, SessionStatus
 from voxline.store.sessions import create_session, finish, mark_in_progress
@@ -89,6 +91,13 @@ class World:
 @pytest.fixture
 async def world(database: Database) -> World:
     async with database.transaction() as db:
+        # The database is shared by the test run: jobs other tests left due would be claimed
+        # (oldest first) before this test's own.
+        await db.execute(
+            update(SessionAnalysisRow)
+            .where(SessionAnalysisRow.status.in_(["pending", "running"]))
+            .values(status="failed", error="left by another test")
+        )
         workspace = await create_workspace(db, f"analysis-{uuid.uuid4().hex[:10]}")
         agent = await create_agent(db, workspace.id, AgentSpec(name="Dental", analysis=BOOKING))
         instances = [
