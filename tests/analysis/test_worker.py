@@ -181,6 +181,43 @@ async def test_after_a_restart_a_job_whose_lease_ran_out_is_taken_up_again(
         assert row.attempts == 2
 
 
+class _Hanging:
+    """A model that starts answering and never finishes."""
+
+    name = "hanging"
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+
+    async def open(self) -> _Hanging:
+        return self
+
+    async def stream(self, request: LlmRequest) -> AsyncIterator[LlmEvent]:
+        yield TextDelta('{"summary": ')
+        self.started.set()
+        await asyncio.Event().wait()
+
+    async def aclose(self) -> None:
+        pass
+
+
+async def test_a_worker_stopped_mid_analysis_hands_the_job_back(
+    world: World, make_worker: WorkerFactory
+) -> None:
+    session_id = await world.finished_call()
+    hanging = _Hanging()
+    stopping = make_worker(hanging)
+    stopping.start()
+    await asyncio.wait_for(hanging.started.wait(), 5)
+    assert (await _analysis(world, session_id)).status == AnalysisStatus.RUNNING
+    await stopping.aclose()
+    assert (await _analysis(world, session_id)).status == AnalysisStatus.PENDING
+    assert await make_worker(ListedLlm([GOOD])).run_due() == 1
+    assert (await _analysis(world, session_id)).status == AnalysisStatus.DONE
+    async with world.database.transaction() as db:
+        assert (await db.get_one(SessionAnalysisRow, session_id)).attempts == 1
+
+
 async def test_the_running_worker_picks_up_a_queued_job_when_woken(
     world: World, make_worker: WorkerFactory
 ) -> None:

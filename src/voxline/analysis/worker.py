@@ -106,8 +106,8 @@ class AnalysisWorker:
         return len(started)
 
     async def aclose(self) -> None:
-        """Stop claiming and abandon running jobs: their leases lapse and another process
-        (or this one, restarted) takes them up."""
+        """Stop claiming and hand running jobs back (pending again, the attempt not counted)
+        for any process to take up."""
         tasks = [*self._running, *([self._loop] if self._loop is not None else [])]
         for task in tasks:
             task.cancel()
@@ -147,6 +147,10 @@ class AnalysisWorker:
         renewing = asyncio.create_task(self._renew(job))
         try:
             await self._analyse(job)
+        except asyncio.CancelledError:
+            # Shutting down: hand the job back now rather than when the lease runs out.
+            await asyncio.shield(self._release(job))
+            raise
         except Exception as exc:
             logger.exception("session %s: analysis failed unexpectedly", job.session_id)
             await self._failed_attempt(job, f"internal error ({type(exc).__name__})")
@@ -154,6 +158,15 @@ class AnalysisWorker:
             renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewing
+
+    async def _release(self, job: ClaimedAnalysis) -> None:
+        try:
+            async with self._database.transaction() as db:
+                row = await jobs.held(db, job)
+                if row is not None:
+                    await jobs.release(db, row)
+        except Exception:
+            logger.warning("session %s: could not hand the analysis back", job.session_id)
 
     async def _renew(self, job: ClaimedAnalysis) -> None:
         while True:

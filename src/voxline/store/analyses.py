@@ -2,7 +2,7 @@
 
 pending --claim--> running --complete--> done
    ^                  |  \\--fail-------> failed
-   +----retry---------+   (lease expired: claimable again, like pending)
+   +--retry, release--+   (lease expired: claimable again, like pending)
 
 A claim takes the row under a lease and a fresh claim token; only the holder of the current
 token may renew, finish or put back the job, so a worker that lost its lease (it stalled, or
@@ -194,6 +194,18 @@ async def retry_later(
     row.claim = None
     row.lease_expires_at = None
     row.available_at = now + delay
+    row.updated_at = now
+    await session.flush()
+
+
+async def release(session: AsyncSession, row: SessionAnalysisRow) -> None:
+    """running -> pending at once, the attempt not counted: its worker is shutting down."""
+    now = utcnow()
+    row.status = AnalysisStatus.PENDING.value
+    row.attempts = max(0, row.attempts - 1)
+    row.claim = None
+    row.lease_expires_at = None
+    row.available_at = now
     row.updated_at = now
     await session.flush()
 
