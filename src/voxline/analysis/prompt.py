@@ -23,6 +23,8 @@ from voxline.providers.base import ChatMessage, LlmRequest
 _BEGIN = "<<<CALL TRANSCRIPT (JSON)>>>"
 _END = "<<<END OF CALL TRANSCRIPT>>>"
 _MAX_ERRORS = 5
+SUMMARY_MAX_CHARS = 2000
+"""A summary becomes a memory note: kept well under a note's limit (4000)."""
 
 
 class TranscriptLine(Protocol):
@@ -77,7 +79,9 @@ def heard_transcript(items: Iterable[TranscriptLine]) -> list[dict[str, Any]]:
 
 def answer_schema(spec: CallAnalysis) -> dict[str, Any]:
     """The JSON Schema of the whole answer: summary, then `data` and `success` when asked."""
-    properties: dict[str, Any] = {"summary": {"type": "string", "minLength": 1}}
+    properties: dict[str, Any] = {
+        "summary": {"type": "string", "minLength": 1, "maxLength": SUMMARY_MAX_CHARS}
+    }
     required = ["summary"]
     if spec.data_schema is not None:
         properties["data"] = spec.data_schema

@@ -185,18 +185,18 @@ class AnalysisWorker:
             sealed = await sealed_secrets(db, job.workspace_id, names)
         transcript = heard_transcript(items)
         if not transcript:
-            await self._final(job, error=_NOTHING_SAID)
+            await self._final(job, _NOTHING_SAID)
             return
         try:
             llm = await self._model(job, sealed)
             answer = await analyse_call(llm, job.spec, transcript, timeout_s=self._policy.timeout_s)
         except InvalidAnswer as exc:
-            await self._final(job, error=str(exc))
+            await self._final(job, str(exc))
             return
         except ProviderError as exc:
             await self._failed_attempt(job, str(exc))
             return
-        note = await self._final(job, answer=answer)
+        note = await self._final(job, answer)
         if note is None:
             return
         try:
@@ -226,30 +226,27 @@ class AnalysisWorker:
                 reason,
             )
             return
-        await self._final(job, error=f"gave up after {job.attempts} attempts: {reason}")
+        await self._final(job, f"gave up after {job.attempts} attempts: {reason}")
 
     async def _final(
-        self,
-        job: ClaimedAnalysis,
-        *,
-        answer: AnalysisAnswer | None = None,
-        error: str | None = None,
+        self, job: ClaimedAnalysis, outcome: AnalysisAnswer | str
     ) -> MemoryNote | None:
-        """Record the outcome (and the summary as a memory note) if the claim still holds,
-        then send `session.analyzed`; the note added, if any."""
+        """Record `outcome` (the answer, with its summary as a memory note, or why the
+        analysis failed for good) if the claim still holds, then send `session.analyzed`;
+        the note added, if any."""
         note: MemoryNote | None = None
         async with self._database.transaction() as db:
             row = await jobs.held(db, job)
             if row is None:
                 logger.warning("session %s: analysis lease lost; result dropped", job.session_id)
                 return None
-            if answer is not None:
+            if isinstance(outcome, AnalysisAnswer):
                 await jobs.complete(
-                    db, row, summary=answer.summary, data=answer.data, success=answer.success
+                    db, row, summary=outcome.summary, data=outcome.data, success=outcome.success
                 )
-                note = await self._remember(db, job, answer.summary)
+                note = await self._remember(db, job, outcome.summary)
             else:
-                await jobs.fail(db, row, error or "failed")
+                await jobs.fail(db, row, outcome)
             analysis = jobs.analysis_json(jobs.analysis_of(row))
             secret = (await db.get_one(Workspace, job.workspace_id)).webhook_secret.encode()
         if job.webhook_url is not None:
