@@ -247,6 +247,7 @@ class CallEngine:
         outcome: CallOutcome | None,
     ) -> None:
         analysis = setup.spec.analysis
+        webhook_url = None if setup.spec.webhook_url is None else str(setup.spec.webhook_url)
         try:
             async with self.database.transaction() as db:
                 row = await session_store.finish(
@@ -267,19 +268,16 @@ class CallEngine:
                         instance_id=row.instance_id,
                         spec=analysis.model_copy(update={"llm": analysis.llm or setup.spec.llm}),
                         language=setup.spec.language,
-                        webhook_url=None
-                        if setup.spec.webhook_url is None
-                        else str(setup.spec.webhook_url),
+                        webhook_url=webhook_url,
                     )
         except Exception:
             logger.exception("session %s: could not be finalized", setup.session_id)
             return
         if analysis is not None and self.on_analysis_queued is not None:
             self.on_analysis_queued()
-        if setup.spec.webhook_url is not None:
-            url = str(setup.spec.webhook_url)
+        if webhook_url is not None:
             self.webhooks.session_ended(
-                url, setup.signing_secret, setup.session_id, status, end_reason
+                webhook_url, setup.signing_secret, setup.session_id, status, end_reason
             )
 
     async def aclose(self) -> None:
