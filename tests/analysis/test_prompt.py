@@ -9,6 +9,7 @@ import pytest
 from voxline.agent_spec import CallAnalysis
 from voxline.analysis.prompt import (
     InvalidAnswer,
+    bounded,
     first_request,
     heard_transcript,
     parse_answer,
@@ -106,3 +107,13 @@ def test_without_schema_or_criteria_only_a_summary_is_asked() -> None:
     assert (answer.data, answer.success) == (None, None)
     with pytest.raises(InvalidAnswer):
         parse_answer(CallAnalysis(), '{"summary": "x", "data": {}}')
+
+
+def test_a_long_call_keeps_its_start_and_end_within_the_budget() -> None:
+    lines = [{"speaker": "caller", "text": f"line {n:03d}"} for n in range(100)]
+    size = len(json.dumps(lines[0]))
+    kept = bounded(lines, budget_chars=20 * size)
+    assert kept[:10] == lines[:10]
+    assert kept[10] == {"omitted": 80}
+    assert kept[11:] == lines[90:]
+    assert bounded(lines[:20], budget_chars=20 * size) == lines[:20]
