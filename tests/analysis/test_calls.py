@@ -21,12 +21,11 @@ from voxline.agent_spec import (
     ScriptedTts,
     TurnTaking,
 )
-from voxline.app_state import _analysis_worker
+from voxline.app_state import AppState
 from voxline.calls.engine import CallEngine
 from voxline.config import Settings
 from voxline.store.agents import create_agent
 from voxline.store.analyses import AnalysisStatus, SessionAnalysis, session_analysis
-from voxline.store.database import Database
 from voxline.store.instances import create_instance
 from voxline.store.session_state import Channel, Direction
 from voxline.store.sessions import create_session
@@ -48,6 +47,7 @@ async def api() -> AsyncIterator[FakeOpenAiApi]:
 
 @pytest.fixture
 async def engine(database_url: str, tmp_path: Path) -> AsyncIterator[CallEngine]:
+    """The engine of a server process, with its analysis worker running."""
     settings = Settings(
         _env_file=None,
         data_dir=tmp_path,
@@ -55,16 +55,12 @@ async def engine(database_url: str, tmp_path: Path) -> AsyncIterator[CallEngine]
         seed_demo_agent=False,
         preload_models=False,
     )
-    database = Database(database_url)
-    engine = CallEngine(settings, database)
-    worker = _analysis_worker(settings, engine)
-    assert worker is not None
+    state = await AppState.start(settings)
+    assert state.analysis is not None
     try:
-        yield engine
+        yield state.engine
     finally:
-        await worker.aclose()
-        await engine.aclose()
-        await database.dispose()
+        await state.aclose()
 
 
 async def _call(engine: CallEngine, session_id: str, caller_says: str, reply: str) -> None:
