@@ -1,10 +1,13 @@
 """A phone call on scripted providers, end to end: the caller books, the call ends, and the
-session's analysis says what was booked, in the instance's memory for the next call."""
+session's analysis says what was booked: on the session, in a signed `session.analyzed`
+webhook, and in the instance's memory for the next call."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 from tests.e2e.server import (
@@ -15,6 +18,7 @@ from tests.e2e.server import (
     webhook_params,
 )
 from tests.fakes.twilio_api import FakeTwilioApi
+from tests.fakes.webhook_server import WebhookServer
 from tests.helpers.speech import synthesize_speech
 from voxline.simulator.twilio_peer import SimulatedTwilioCall
 
@@ -25,8 +29,19 @@ BOOKED = {
 NOT_BOOKED = {"summary": "Nothing was booked.", "data": {"booked": False, "date": None}}
 
 
-def _analysed_agent() -> dict[str, Any]:
+def _webhook_secret(server: RunningServer) -> bytes:
+    """The e2e workspace's webhook signing secret, read from the server's SQLite database."""
+    path = Path(server.env["VOXLINE_DATA_DIR"]) / "voxline.db"
+    with sqlite3.connect(path) as db:
+        (secret,) = db.execute(
+            "SELECT webhook_secret FROM workspaces WHERE name = 'e2e'"
+        ).fetchone()
+    return str(secret).encode()
+
+
+def _analysed_agent(webhook_url: str) -> dict[str, Any]:
     return scripted_agent(
+        webhookUrl=webhook_url,
         stt={
             "provider": "scripted",
             "transcripts": ["I'd like to book a cleaning on Tuesday"],
@@ -70,11 +85,19 @@ async def _analysis(server: RunningServer, session_id: str) -> dict[str, Any]:
     raise AssertionError(f"no analysis: {session}")
 
 
-async def test_a_booking_call_ends_with_its_analysis_and_a_memory_note(
+async def test_a_booking_call_ends_with_its_analysis_webhook_and_memory_note(
     server: RunningServer, twilio_api: FakeTwilioApi
 ) -> None:
+    async with WebhookServer(_webhook_secret(server)) as receiver:
+        await _booking_call(server, twilio_api, receiver)
+
+
+async def _booking_call(
+    server: RunningServer, twilio_api: FakeTwilioApi, receiver: WebhookServer
+) -> None:
+    """The call, then every check on what it left: session, memory, webhooks."""
     with server.client() as client:
-        agent = client.post("/v1/agents", json=_analysed_agent())
+        agent = client.post("/v1/agents", json=_analysed_agent(receiver.url("/echo")))
         assert agent.status_code == 201, agent.text
         agent_id = agent.json()["id"]
         instance = client.post("/v1/instances", json={"agentId": agent_id, "externalRef": "ada"})
@@ -109,3 +132,11 @@ async def test_a_booking_call_ends_with_its_analysis_and_a_memory_note(
     with server.client() as client:
         memory = client.get(f"/v1/instances/{instance_id}").json()["memory"]
     assert [note["text"] for note in memory] == [BOOKED["summary"]]
+    for _ in range(100):
+        if len(receiver.received) >= 2:
+            break
+        await asyncio.sleep(0.05)
+    assert all(delivery.signature_valid for delivery in receiver.received)
+    events = {json.loads(d.body)["type"]: json.loads(d.body)["data"] for d in receiver.received}
+    assert events["session.ended"]["status"] == "completed"
+    assert events["session.analyzed"]["analysis"] == analysis
