@@ -498,7 +498,23 @@ class CallAnalysis(_Spec):
             raise ValueError(f"not a valid JSON Schema at {path}: {exc.message}") from exc
         if value.get("type") != "object":
             raise ValueError("dataSchema must be a JSON Schema with type 'object'")
+        remote = next(_remote_refs(value), None)
+        if remote is not None:
+            raise ValueError(f"only local references ('#/...') are allowed, not {remote!r}")
         return value
+
+
+def _remote_refs(schema: object) -> Iterator[str]:
+    """Every `$ref` in `schema` that points outside it (nothing is ever fetched)."""
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key == "$ref" and isinstance(value, str) and not value.startswith("#"):
+                yield value
+            else:
+                yield from _remote_refs(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            yield from _remote_refs(item)
 
 
 class AgentSpec(_Spec):

@@ -35,8 +35,21 @@ def test_no_analysis_by_default() -> None:
         ({"type": "object", "properties": {"booked": {"type": "yes-no"}}}, "properties/booked"),
         ({"type": "object", "required": "booked"}, "required"),
         ({"type": "array"}, "type 'object'"),
+        (
+            {"type": "object", "properties": {"a": {"$ref": "https://example.com/s.json"}}},
+            "only local references",
+        ),
     ],
 )
 def test_an_invalid_schema_is_refused_with_where(schema: dict[str, object], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         CallAnalysis(data_schema=schema)
+
+
+def test_a_local_reference_is_allowed() -> None:
+    schema = {
+        "type": "object",
+        "$defs": {"day": {"type": "string"}},
+        "properties": {"date": {"$ref": "#/$defs/day"}},
+    }
+    assert CallAnalysis(data_schema=schema).data_schema == schema
