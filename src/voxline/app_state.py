@@ -7,6 +7,7 @@ import sys
 from dataclasses import dataclass
 from typing import TextIO
 
+from voxline.analysis.worker import AnalysisPolicy, AnalysisWorker
 from voxline.calls.engine import CallEngine
 from voxline.config import Settings
 from voxline.loop_lag import LoopLagMonitor
@@ -28,6 +29,8 @@ class AppState:
     engine: CallEngine
     lag_monitor: LoopLagMonitor | None = None
     """Samples event-loop lag when `settings.lag_monitor` is on."""
+    analysis: AnalysisWorker | None = None
+    """Runs post-call analyses unless `settings.analysis_workers` is 0."""
 
     @classmethod
     async def start(cls, settings: Settings, *, console: TextIO | None = None) -> AppState:
@@ -50,19 +53,42 @@ class AppState:
         monitor = LoopLagMonitor() if settings.lag_monitor else None
         if monitor is not None:
             monitor.start()
+        analysis = _analysis_worker(settings, engine)
         return cls(
             settings=settings,
             database=database,
             secret=settings.resolved_secret(),
             engine=engine,
             lag_monitor=monitor,
+            analysis=analysis,
         )
 
     async def aclose(self) -> None:
         if self.lag_monitor is not None:
             await self.lag_monitor.aclose()
+        if self.analysis is not None:
+            await self.analysis.aclose()
         await self.engine.aclose()
         await self.database.dispose()
+
+
+def _analysis_worker(settings: Settings, engine: CallEngine) -> AnalysisWorker | None:
+    """The process's analysis worker, started and woken by the engine; None when off."""
+    if settings.analysis_workers == 0:
+        return None
+    policy = AnalysisPolicy(
+        workers=settings.analysis_workers,
+        timeout_s=settings.analysis_timeout_s,
+        lease_s=settings.analysis_lease_s,
+        max_attempts=settings.analysis_max_attempts,
+        memory_budget_chars=settings.memory_budget_chars,
+    )
+    worker = AnalysisWorker(
+        engine.database, engine.registry, engine.credentials, engine.webhooks, policy
+    )
+    engine.on_analysis_queued = worker.wake
+    worker.start()
+    return worker
 
 
 def _announce(seed: DemoSeed, console: TextIO) -> None:

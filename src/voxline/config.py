@@ -82,6 +82,32 @@ class Settings(BaseSettings):
         default=False,
         description="Sample event-loop lag and serve it at GET /v1/debug/runtime (benchmarks).",
     )
+    analysis_workers: int = Field(
+        default=2,
+        ge=0,
+        le=64,
+        description="Post-call analyses run at once by this process; 0 runs none here "
+        "(another process of the deployment does them).",
+    )
+    analysis_timeout_s: float = Field(
+        default=60.0, gt=0, le=600, description="Longest wait for one answer of the model."
+    )
+    analysis_lease_s: float = Field(
+        default=120.0,
+        ge=5,
+        le=3600,
+        description="An analysis whose process stops renewing its lease this long is "
+        "taken up again by any process.",
+    )
+    analysis_max_attempts: int = Field(
+        default=3, ge=1, le=20, description="Attempts at an analysis whose model fails."
+    )
+    memory_budget_chars: int = Field(
+        default=4000,
+        ge=200,
+        le=100_000,
+        description="An instance's memory past this size has its oldest notes folded into one.",
+    )
     log_level: str = "info"
 
     api_keys: dict[str, SecretStr] = Field(

@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -32,6 +32,7 @@ from voxline.runtime.recording import QueuedRecorder
 from voxline.runtime.transport import Transport
 from voxline.store import sessions as session_store
 from voxline.store.agents import agent_spec, get_agent
+from voxline.store.analyses import enqueue_analysis
 from voxline.store.database import Database
 from voxline.store.instances import get_instance, memory_notes
 from voxline.store.models import Workspace
@@ -75,6 +76,8 @@ class CallEngine:
         self.webhooks = SessionWebhooks(self.http)
         self._calls: set[asyncio.Task[object]] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        self.on_analysis_queued: Callable[[], None] | None = None
+        """Called when a finished session queues its analysis (wakes the analysis worker)."""
 
     def start_sweeping(self, every_s: float = 60.0) -> None:
         """Periodically fail sessions whose stream never connected (their relay expired)."""
@@ -122,7 +125,8 @@ class CallEngine:
             if row.instance_id is not None:
                 instance = await get_instance(db, row.workspace_id, row.instance_id)
                 variables = dict(instance.variables)
-                memory = tuple(note.text for note in memory_notes(instance))
+                if instance.memory_enabled:
+                    memory = tuple(note.text for note in memory_notes(instance))
             workspace = await db.get_one(Workspace, row.workspace_id)
             spec = agent_spec(agent)
             return CallSetup(
@@ -242,9 +246,11 @@ class CallEngine:
         error: str | None,
         outcome: CallOutcome | None,
     ) -> None:
+        analysis = setup.spec.analysis
+        webhook_url = None if setup.spec.webhook_url is None else str(setup.spec.webhook_url)
         try:
             async with self.database.transaction() as db:
-                await session_store.finish(
+                row = await session_store.finish(
                     db,
                     setup.session_id,
                     status=status,
@@ -252,13 +258,26 @@ class CallEngine:
                     error=error,
                     first_response_ms=None if outcome is None else outcome.first_response_ms,
                 )
+                # Queued with the final status, in one transaction: a finished session never
+                # misses its analysis, whichever process runs it.
+                if analysis is not None:
+                    await enqueue_analysis(
+                        db,
+                        session_id=row.id,
+                        workspace_id=row.workspace_id,
+                        instance_id=row.instance_id,
+                        spec=analysis.model_copy(update={"llm": analysis.llm or setup.spec.llm}),
+                        language=setup.spec.language,
+                        webhook_url=webhook_url,
+                    )
         except Exception:
             logger.exception("session %s: could not be finalized", setup.session_id)
             return
-        if setup.spec.webhook_url is not None:
-            url = str(setup.spec.webhook_url)
+        if analysis is not None and self.on_analysis_queued is not None:
+            self.on_analysis_queued()
+        if webhook_url is not None:
             self.webhooks.session_ended(
-                url, setup.signing_secret, setup.session_id, status, end_reason
+                webhook_url, setup.signing_secret, setup.session_id, status, end_reason
             )
 
     async def aclose(self) -> None:
