@@ -35,6 +35,9 @@ from voxline.runtime.tasks import Timer
 
 logger = logging.getLogger(__name__)
 
+_RECHECK_S = 0.06
+"""At the length limit in a silent window: look again this much later."""
+
 
 @dataclass(eq=False, slots=True)
 class _Listening:
@@ -153,8 +156,13 @@ class Overlap:
             self._backchannel(text)
 
     async def _over_limit(self) -> None:
-        if self._current is not None and self._speech.speaking:
+        if self._current is None or not self._speech.speaking:
+            return
+        if self._speech.voiced:
             await self.barge_in()
+        else:
+            # The caller may have just stopped: let the pause decide, unless they go on.
+            self.limit_timer.start(_RECHECK_S)
 
     def _backchannel(self, text: str) -> bool:
         if not self._floor.busy:
