@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from voxline.api.models import ErrorDetail, ErrorResponse
 from voxline.store.errors import Conflict, NotFound
+from voxline.store.outage import RETRY_AFTER_S, is_outage
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,18 @@ async def _handle(request: Request, exc: Exception) -> JSONResponse:
             return _request_validation(exc)
         case StarletteHTTPException():
             return _http_exception(request, exc)
+    if is_outage(exc):
+        logger.warning(
+            "database unavailable in %s %s: %s",
+            request.method,
+            request.url.path,
+            type(exc).__name__,
+        )
+        return error_response(
+            503,
+            "The database is unavailable; retry shortly.",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
     logger.exception("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "An internal error occurred.")
 

@@ -69,7 +69,13 @@ from voxline.tools import EndCall, ToolRunner, Transfer
 logger = logging.getLogger(__name__)
 
 EndReason = Literal[
-    "caller_hangup", "agent_hangup", "transferred", "idle_timeout", "max_duration", "error"
+    "caller_hangup",
+    "agent_hangup",
+    "transferred",
+    "idle_timeout",
+    "max_duration",
+    "error",
+    "server_shutdown",
 ]
 _NO_VARIABLES: Mapping[str, str] = MappingProxyType({})
 _JOURNAL_DRAIN_S = 10.0
@@ -810,6 +816,16 @@ class AgentRuntime:
         self._resume = None
         message = self._limits.max_duration_message
         await self._say(message, kind="goodbye", end_reason="max_duration")
+
+    async def end_with(self, message: str, reason: EndReason) -> None:
+        """End the call from outside: say `message`, then hang up with `reason` (at once if
+        the call has not started; unchanged if it is already saying goodbye)."""
+        if self._group is None or self._finished.is_set():
+            self._finish(reason)
+        elif not self._closing():
+            self._discard_turn()
+            self._resume = None
+            await self._say(message, kind="goodbye", end_reason=reason)
 
 
 def _ignore_result(future: asyncio.Future[str]) -> None:
