@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from voxline.api.models import ErrorDetail, ErrorResponse
@@ -82,6 +83,10 @@ def install_error_handlers(app: FastAPI) -> None:
         Conflict,
         RequestValidationError,
         StarletteHTTPException,
+        # Handled here rather than as a bare Exception, which Starlette re-raises after
+        # answering: an outage is expected, and must not log a traceback per request.
+        SQLAlchemyError,
+        OSError,
         Exception,
     ):
         app.add_exception_handler(exc_class, _handle)
