@@ -184,17 +184,25 @@ class CallEngine:
         stream_started: float | None = None,
     ) -> CallOutcome | None:
         """Hold the conversation and finalize the session. Returns None if it never started
-        (its providers could not be built). `stream_started` (`time.monotonic()` when the
-        transport's stream began) makes the first-response figure include our set-up."""
-        task = asyncio.current_task()
-        if task is not None:
-            self._calls.add(task)
+        (its providers could not be built) or was cut off by `abort()`. `stream_started`
+        (`time.monotonic()` when the transport's stream began) makes the first-response
+        figure include our set-up."""
+        # Its own task, so that `abort()` can cancel the call without cancelling the caller's
+        # (a WebSocket endpoint, which still closes its socket).
+        call = asyncio.create_task(
+            self._run(setup, transport, call_sid, stream_sid, stream_started)
+        )
+        self._calls.add(call)
         try:
-            return await self._run(setup, transport, call_sid, stream_sid, stream_started)
+            return await call
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if call.cancelled() and current is not None and not current.cancelling():
+                return None
+            raise
         finally:
             self._runtimes.pop(setup.session_id, None)
-            if task is not None:
-                self._calls.discard(task)
+            self._calls.discard(call)
 
     async def _run(
         self,
