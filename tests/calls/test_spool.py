@@ -135,3 +135,24 @@ async def test_a_spool_left_by_a_crashed_process_is_written_at_the_next_start(
     assert row.owner_process_id == "proc_crashed"
     assert texts == ["Hello.", "Hi."]
     assert not list((data_dir / "spool").glob("*/*.jsonl"))
+
+
+async def test_a_full_spool_refuses_new_calls(database_url: str, tmp_path: Path) -> None:
+    _spool_and_crash(tmp_path / "spool", [{"kind": "item", "text": "x" * 2048}])
+    settings = Settings(
+        _env_file=None,
+        data_dir=tmp_path,
+        database_url=database_url,
+        preload_models=False,
+        spool_max_bytes=1024,
+    )
+    database = Database(database_url)
+    engine = CallEngine(settings, database)
+    try:
+        assert engine.ledger.full
+        assert (
+            engine.refusal() == "this server cannot record calls right now (database unavailable)"
+        )
+    finally:
+        await engine.aclose()
+        await database.dispose()

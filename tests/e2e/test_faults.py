@@ -5,6 +5,7 @@ after SIGKILL a restarted process ends the orphaned calls as `server_crash`."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 from collections.abc import Mapping
@@ -12,7 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from tests.e2e.server import (
     RunningServer,
@@ -103,6 +107,8 @@ async def test_sigterm_lets_calls_go_on_then_says_goodbye_and_records_server_shu
         agent_id = _create_agent(server)
         session_id, call = await _greeted_call(server, twilio_api, agent_id)
         other_id, other = await _greeted_call(server, twilio_api, agent_id)
+        with server.client() as client:
+            token = client.post(f"/v1/agents/{agent_id}/session-token").json()["url"]
         try:
             os.kill(server.pid, signal.SIGTERM)
             signalled = call.now()
@@ -112,6 +118,11 @@ async def test_sigterm_lets_calls_go_on_then_says_goodbye_and_records_server_shu
             refused = await asyncio.to_thread(
                 _webhook, server, twilio_api, agent_id, "CA" + "7" * 32
             )
+            async with connect(token) as browser:
+                browser_error = json.loads(await browser.recv())
+                with pytest.raises(ConnectionClosed):
+                    await browser.recv()
+            browser_close = browser.close_code
             # The drain lets a caller finish naturally: this one hangs up on its own.
             await other.hang_up()
             goodbye_at = await call.wait_for_agent_audio(timeout=10, since=signalled + 1.0)
@@ -124,6 +135,7 @@ async def test_sigterm_lets_calls_go_on_then_says_goodbye_and_records_server_shu
     assert ready.status_code == 503
     assert "shutting down" in ready.json()["error"]["message"]
     assert refused.status_code == 503
+    assert browser_error["type"] == "error" and browser_close == 1013
     assert goodbye_at > signalled + 1.0, "the call went on until the drain timeout"
     row, items = await _stored(tmp_path, session_id)
     assert (row.status, row.end_reason) == ("completed", "server_shutdown")
