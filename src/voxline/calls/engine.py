@@ -309,11 +309,15 @@ class CallEngine:
         `message` to each remaining caller and hang up (`server_shutdown`). Returns how many
         calls had to be ended that way."""
         self.draining.set()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
         if self._calls:
             logger.warning(
                 "draining: %d live calls may go on for up to %.0f s", len(self._calls), timeout_s
             )
-            await asyncio.wait(list(self._calls), timeout=timeout_s)
+        # Re-read each time: a stream answered just before the drain may join it.
+        while self._calls and (left := deadline - loop.time()) > 0:
+            await asyncio.wait(list(self._calls), timeout=left, return_when=asyncio.FIRST_COMPLETED)
         remaining = list(self._calls)
         if not remaining:
             return 0
