@@ -24,12 +24,12 @@ from voxline.store.session_state import SessionStatus
 from voxline.store.sessions import get_session
 
 _CRASHING_WRITER = """
-import json, os, sys
+import asyncio, json, os, sys
 from pathlib import Path
 from voxline.calls.spool import Spool
 spool = Spool(Path(sys.argv[1]), "proc_crashed", max_bytes=1 << 20)
 spool.append(json.loads(sys.argv[2]))
-os.fsync(spool._current)
+asyncio.run(spool.sync())
 os._exit(9)  # no clean-up: as if killed
 """
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -115,3 +116,16 @@ async def test_metrics_are_stored_and_upserted_by_turn(
     assert [(r.turn, r.stt_ms, r.turn_latency_ms, r.overhead_ms) for r in rows] == [
         (1, 310.0, 650.0, None)
     ]
+
+
+async def test_a_record_the_database_refuses_is_dropped_and_the_others_written(
+    ledger: SessionLedger, database: Database, workspace: Workspace, agent: AgentRow
+) -> None:
+    recorder = await _recorder(ledger, database, workspace, agent)
+    orphan = LedgerRecorder(ledger, "sess_00000000000000000000000000")
+    await asyncio.gather(
+        orphan.record_item(TranscriptItem(seq=1, role="caller", text="lost", at_ms=0)),
+        recorder.record_item(TranscriptItem(seq=1, role="caller", text="kept", at_ms=0)),
+    )
+    assert [row.text for row in await _items(database, recorder.session_id)] == ["kept"]
+    assert not ledger.outage, "a refusal is not an outage: nothing waits in the spool"

@@ -122,10 +122,6 @@ class SessionLedger:
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._next_replay = 0.0
-        self.spooled = 0
-        """Records that went to the spool since start (figures)."""
-        self.replayed = 0
-        """Spooled records since written to the database."""
 
     @property
     def outage(self) -> bool:
@@ -216,7 +212,6 @@ class SessionLedger:
             self._pending[:0] = batch
             await asyncio.sleep(self._retry_s)
             return
-        self.spooled += len(records)
         _resolve(batch)
 
     async def _write_through(self, records: list[Record]) -> int:
@@ -242,28 +237,28 @@ class SessionLedger:
                 self._next_replay = asyncio.get_running_loop().time() + self._retry_s
                 return
             self._spool.remove(segment, len(records))
-            self.replayed += len(records)
         if segments and not self._spool.depth:
             logger.warning("the database is back: every spooled call record is written")
 
     async def _apply(self, records: list[Record]) -> None:
-        """One transaction; on a refusal that is not an outage, record by record, dropping
-        the refused ones."""
+        """One transaction; if the database refuses it for a reason other than an outage,
+        record by record, dropping the refused ones."""
         try:
             ended = await self._transaction(records)
         except Exception as exc:
             if is_outage(exc):
                 raise
+            if len(records) == 1:
+                logger.error("call record refused by the database, dropped: %s", exc)
+                return
             ended = []
-            for record in records if len(records) > 1 else ():
+            for record in records:
                 try:
                     ended += await self._transaction([record])
                 except Exception as single:
                     if is_outage(single):
                         raise
                     logger.error("call record refused by the database, dropped: %s", single)
-            if len(records) == 1:
-                logger.error("call record refused by the database, dropped: %s", exc)
         for entry in ended:
             self._webhooks.session_ended(
                 entry.url, entry.secret, entry.session_id, entry.status, entry.end_reason
