@@ -5,6 +5,7 @@ the session is finalized."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.calls.conftest import new_session
+from tests.fakes.webhook_server import WebhookServer
 from tests.helpers.outages import Outage, outage_of
 from tests.runtime.fakes import FakeTransport, eventually
 from voxline.agent_spec import (
@@ -77,10 +79,17 @@ def _agent_silent(transport: FakeTransport) -> bool:
     return "echo" in transport.kinds() and transport.pending_marks == 0
 
 
+@pytest.fixture
+async def receiver() -> AsyncIterator[WebhookServer]:
+    async with WebhookServer(b"unused: signatures are tested with the webhooks") as server:
+        yield server
+
+
 async def test_every_turn_said_during_an_outage_is_stored_once_the_database_returns(
-    engine: CallEngine, outage: Outage, tmp_path: Path
+    engine: CallEngine, outage: Outage, receiver: WebhookServer, tmp_path: Path
 ) -> None:
-    session_id = await new_session(engine, SPEC)
+    spec = AgentSpec.model_validate({**SPEC.model_dump(), "webhook_url": receiver.url("/echo")})
+    session_id = await new_session(engine, spec)
     transport = FakeTransport()
     transport.start_caller()
     call = asyncio.create_task(engine.run(await engine.load(session_id), transport))
@@ -101,9 +110,11 @@ async def test_every_turn_said_during_an_outage_is_stored_once_the_database_retu
     assert outcome is not None and outcome.end_reason == "caller_hangup"
     assert list((tmp_path / "data" / "spool").glob("*/*.jsonl")), "records wait on disk"
     assert engine.ledger.depth > 0
+    assert receiver.received == [], "session.ended waits for the session's end to be stored"
 
     await outage.end()
     await eventually(lambda: not engine.ledger.outage, 15)
+    await eventually(lambda: receiver.received, 5)
 
     async with engine.database.transaction() as db:
         row = await get_session(db, session_id)
@@ -131,3 +142,11 @@ async def test_every_turn_said_during_an_outage_is_stored_once_the_database_retu
     ]
     assert all(item.heard_text == item.text for item in items if item.role == "agent")
     assert sorted(entry.turn for entry in metrics) == [1, 2, 3]
+    [ended] = receiver.received
+    body = json.loads(ended.body)
+    assert body["type"] == "session.ended"
+    assert body["data"] == {
+        "sessionId": session_id,
+        "status": "completed",
+        "endReason": "caller_hangup",
+    }
