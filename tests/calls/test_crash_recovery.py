@@ -103,3 +103,14 @@ async def test_several_processes_sweeping_at_once_end_each_session_once(
     ended = [session_id for result in results for session_id in result]
     assert len(ended) == len(set(ended)), "no session is ended twice"
     assert orphans <= set(ended)
+
+
+async def test_a_process_that_stops_cleanly_leaves_the_heartbeats(
+    engine: CallEngine, webhooks: SessionWebhooks
+) -> None:
+    heartbeat = Heartbeat(engine.database, new_id("proc"), webhooks, timeout_s=_TIMEOUT_S)
+    heartbeat.start()
+    await heartbeat.beat()
+    await heartbeat.aclose()
+    async with engine.database.transaction() as db:
+        assert await db.get(ProcessHeartbeat, heartbeat.process_id) is None

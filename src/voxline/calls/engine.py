@@ -346,9 +346,9 @@ class CallEngine:
         if self._sweeper is not None:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
-        await self.heartbeat.aclose()
         await self.abort()
         await self.ledger.aclose()
+        await self.heartbeat.aclose()
         await self.webhooks.aclose()
         await self.http.aclose()
         await self.registry.aclose()

@@ -18,7 +18,7 @@ from voxline.calls.webhooks import SessionWebhooks
 from voxline.store.agents import agent_spec
 from voxline.store.database import Database
 from voxline.store.models import AgentRow, Workspace
-from voxline.store.processes import CRASH_REASON, beat, end_orphaned_sessions
+from voxline.store.processes import CRASH_REASON, beat, end_orphaned_sessions, forget
 from voxline.store.session_state import SessionStatus
 from voxline.store.types import utcnow
 
@@ -79,13 +79,20 @@ class Heartbeat:
         return [row.id for row in rows]
 
     async def aclose(self) -> None:
-        """Stop beating (never mid-transaction: a cancelled SQLite write can keep its lock)."""
+        """Stop beating (never mid-transaction: a cancelled SQLite write can keep its lock)
+        and leave the table; call it once this process's calls have all ended."""
         self._stop.set()
         if self._task is not None:
             done, _ = await asyncio.wait([self._task], timeout=_STOP_S)
             if not done:
                 self._task.cancel()
                 await asyncio.gather(self._task, return_exceptions=True)
+        try:
+            async with self._database.transaction() as db:
+                await forget(db, self.process_id)
+        except Exception as exc:
+            # Swept once its beat is stale, like a crashed process's row.
+            logger.warning("could not remove this process's heartbeat: %s", type(exc).__name__)
 
     async def _forever(self) -> None:
         while not self._stop.is_set():

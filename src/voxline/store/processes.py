@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxline.store.models import ProcessHeartbeat, SessionRow
 from voxline.store.session_state import SessionStatus, check_transition
+from voxline.store.upsert import upsert
 
 CRASH_REASON = "server_crash"
 
@@ -23,14 +24,8 @@ async def beat(
     session: AsyncSession, process_id: str, *, host: str, pid: int, now: datetime
 ) -> None:
     """Record that `process_id` is alive at `now` (its first beat registers it)."""
-    row = await session.get(ProcessHeartbeat, process_id)
-    if row is None:
-        session.add(
-            ProcessHeartbeat(id=process_id, host=host, pid=pid, started_at=now, beat_at=now)
-        )
-    else:
-        row.beat_at = now
-    await session.flush()
+    values = {"id": process_id, "host": host, "pid": pid, "started_at": now, "beat_at": now}
+    await upsert(session, ProcessHeartbeat, values, ("id",), update=("beat_at",))
 
 
 async def end_orphaned_sessions(
@@ -67,3 +62,8 @@ async def end_orphaned_sessions(
         )
     )
     return list(rows)
+
+
+async def forget(session: AsyncSession, process_id: str) -> None:
+    """Remove a process that stops cleanly (its sessions all ended) from the heartbeats."""
+    await session.execute(delete(ProcessHeartbeat).where(ProcessHeartbeat.id == process_id))
