@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ class AppState:
             await database.dispose()
             raise
         engine = CallEngine(settings, database)
+        # Registered before any call claims ownership, so no sweep takes this process for dead.
+        await engine.heartbeat.beat()
         engine.start_sweeping()
         if settings.preload_models:
             await _preload(engine, database)
@@ -62,6 +65,11 @@ class AppState:
             lag_monitor=monitor,
             analysis=analysis,
         )
+
+    @property
+    def draining(self) -> asyncio.Event:
+        """Set once the process is shutting down: take no new calls or outbound tasks."""
+        return self.engine.draining
 
     async def aclose(self) -> None:
         if self.lag_monitor is not None:

@@ -110,6 +110,31 @@ class Settings(BaseSettings):
     )
     log_level: str = "info"
 
+    drain_timeout_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        description="On SIGTERM/SIGINT, how long live calls may go on before they are ended.",
+    )
+    drain_message: str = Field(
+        default="Sorry, we have to end this call now. Please call back in a moment. Goodbye.",
+        min_length=1,
+        max_length=500,
+        description="What callers still on the line when the drain times out hear.",
+    )
+    spool_max_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024,
+        description="Past this much spooled data (database outage) new calls are refused; "
+        "records of live calls are still spooled.",
+    )
+    process_timeout_seconds: float = Field(
+        default=30.0,
+        ge=1.0,
+        le=3600.0,
+        description="A process that has not beaten for this long is dead: its live sessions "
+        "are ended as server_crash. It beats every third of it.",
+    )
+
     api_keys: dict[str, SecretStr] = Field(
         default_factory=dict,
         description="The server's vendor keys by credential name ('openai', 'deepgram', ...), "

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import httpx
@@ -22,10 +22,10 @@ from voxline.store.agents import create_agent
 from voxline.store.analyses import enqueue_analysis
 from voxline.store.database import Database
 from voxline.store.instances import create_instance
-from voxline.store.models import SessionAnalysisRow
-from voxline.store.recorder import StoreRecorder
+from voxline.store.models import SessionAnalysisRow, TranscriptItemRow
 from voxline.store.session_state import Channel, Direction, SessionStatus
 from voxline.store.sessions import create_session, finish, mark_in_progress
+from voxline.store.upsert import upsert
 from voxline.store.workspaces import create_workspace
 
 BOOKING = CallAnalysis(
@@ -72,7 +72,10 @@ class World:
                 direction=Direction.INBOUND,
                 instance_id=instance_id or self.instance_id,
             )
-        await StoreRecorder(self.database, row.id).record_batch(items, [])
+        async with self.database.transaction() as db:
+            for entry in items:
+                values = {"session_id": row.id, **asdict(entry)}
+                await upsert(db, TranscriptItemRow, values, ("session_id", "seq"))
         async with self.database.transaction() as db:
             await mark_in_progress(db, row.id)
             await finish(db, row.id, status=SessionStatus.COMPLETED, end_reason="caller_hangup")

@@ -128,6 +128,8 @@ class SessionRow(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     first_response_ms: Mapped[float | None] = mapped_column(Float)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    owner_process_id: Mapped[str | None] = mapped_column(_ID, index=True)
+    """The server process running the call (`process_heartbeats.id`), once it started."""
 
 
 class TranscriptItemRow(Base):
@@ -234,3 +236,15 @@ class SessionAnalysisRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class ProcessHeartbeat(Base):
+    """A server process, alive while `beat_at` is recent; owner of its live sessions."""
+
+    __tablename__ = "process_heartbeats"
+
+    id: Mapped[str] = mapped_column(_ID, primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    beat_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
