@@ -479,6 +479,30 @@ class AgentSpec(_Spec):
             raise ValueError(f"tool names must be unique: {', '.join(duplicates)}")
         return tools
 
+    def outbound_urls(self) -> list[tuple[str, str]]:
+        """Every URL the server connects to for this agent, with its field as the API spells
+        it, dotted like validation errors (`llm.baseUrl`, `ttsFallbacks.0.baseUrl`,
+        `tools.1.url`, `webhookUrl`)."""
+        urls: list[tuple[str, str]] = []
+        for name in ("stt", "llm", "tts"):
+            fallbacks = getattr(self, f"{name}_fallbacks")
+            chain = [(name, getattr(self, name))] + [
+                (f"{name}Fallbacks.{index}", spec) for index, spec in enumerate(fallbacks)
+            ]
+            urls += [
+                (f"{where}.baseUrl", spec.base_url)
+                for where, spec in chain
+                if isinstance(spec, _HostedSpec)
+            ]
+        urls += [
+            (f"tools.{index}.url", str(tool.url))
+            for index, tool in enumerate(self.tools)
+            if isinstance(tool, WebhookTool)
+        ]
+        if self.webhook_url is not None:
+            urls.append(("webhookUrl", str(self.webhook_url)))
+        return urls
+
 
 def placeholders(template: str) -> set[str]:
     """The variable names a `{{variable}}` template refers to."""

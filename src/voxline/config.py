@@ -53,12 +53,20 @@ class Settings(BaseSettings):
         default=True, description="Create a demo workspace, key and agent on first start."
     )
     dev_mode: bool = Field(
-        default=False, description="Enables local-only conveniences (browser session tokens)."
+        default=False,
+        description="Enables local-only conveniences (browser session tokens; agent configs "
+        "may reach loopback addresses).",
     )
     allowed_origins: list[str] = Field(
         default_factory=list,
         description="Web origins (scheme://host[:port]) besides the server's own whose pages "
         "may open browser sessions; '*' allows any. A JSON list in the environment.",
+    )
+    egress_allow: list[str] = Field(
+        default_factory=list,
+        description="CIDRs and host names that agent configs may reach although they are "
+        "internal (loopback, private, link-local...), e.g. a self-hosted LLM on the LAN. "
+        "A JSON list in the environment.",
     )
     session_token_ttl_seconds: int = Field(
         default=60, ge=5, le=3600, description="How long a browser session token stays valid."

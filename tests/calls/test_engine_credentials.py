@@ -16,6 +16,9 @@ from voxline.providers.base import ChatMessage, LlmRequest, ProviderUnavailable
 from voxline.providers.llm.openai import OpenAiLanguageModel
 from voxline.store.sessions import get_session
 
+# Opens loopback to the egress policy: the fake OpenAI API listens on 127.0.0.1.
+pytestmark = pytest.mark.usefixtures("loopback_egress")
+
 HELLO = LlmRequest(messages=(ChatMessage(role="user", content="Hi"),))
 
 

@@ -16,6 +16,7 @@ from voxline.api import agents, browser, debug, health, instances, secrets, sess
 from voxline.api.errors import install_error_handlers
 from voxline.app_state import AppState
 from voxline.config import Settings
+from voxline.security import egress
 
 _ROUTERS: tuple[APIRouter, ...] = (
     health.router,
@@ -46,14 +47,18 @@ def create_app(settings: Settings | None = None, *, server_process: bool = False
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = await AppState.start(resolved)
-        app.state.voxline = state
-        if server_process:
-            _tune_garbage_collector()
+        previous = egress.install(egress.EgressPolicy.from_settings(resolved))
         try:
-            yield
+            state = await AppState.start(resolved)
+            app.state.voxline = state
+            if server_process:
+                _tune_garbage_collector()
+            try:
+                yield
+            finally:
+                await state.aclose()
         finally:
-            await state.aclose()
+            egress.install(previous)
 
     app = FastAPI(
         title="voxline",
