@@ -129,3 +129,8 @@ def test_session_ended_names_its_reason_reason() -> None:
         "reason": "caller_hangup",
         "durationMs": 5,
     }
+
+
+def test_deeply_nested_json_is_a_protocol_error() -> None:
+    with pytest.raises(BrowserProtocolError, match="JSON object"):
+        parse_client_text("[" * 50_000 + "]" * 50_000)

@@ -95,7 +95,7 @@ def parse_client_text(raw: str) -> ClientMessage:
         raise BrowserProtocolError(f"frame too large: at most {MAX_FRAME_BYTES} bytes")
     try:
         payload = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: deeply nested arrays or objects
         raise BrowserProtocolError("a text frame must be a JSON object") from None
     if not isinstance(payload, dict):
         raise BrowserProtocolError("a text frame must be a JSON object")
