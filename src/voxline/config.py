@@ -68,6 +68,11 @@ class Settings(BaseSettings):
         "internal (loopback, private, link-local...), e.g. a self-hosted LLM on the LAN. "
         "A JSON list in the environment.",
     )
+    max_request_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest HTTP request body accepted; larger ones are refused with 413.",
+    )
     session_token_ttl_seconds: int = Field(
         default=60, ge=5, le=3600, description="How long a browser session token stays valid."
     )

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, ValidationError, create_model
 
 from voxline.agent_spec import AgentSpec
-from voxline.api.deps import After, DatabaseDep, Limit, PrincipalDep, check_cursor
+from voxline.api.deps import AgentCursor, DatabaseDep, Limit, PrincipalDep, check_cursor
 from voxline.api.errors import ApiError, error_responses, validation_error
 from voxline.api.models import ListResponse
 from voxline.security import egress
@@ -111,7 +111,7 @@ async def list_agents(
     principal: PrincipalDep,
     database: DatabaseDep,
     limit: Limit = DEFAULT_PAGE_SIZE,
-    after: After = None,
+    after: AgentCursor = None,
 ) -> AgentList:
     async with database.transaction() as session:
         page = await repo.list_agents(

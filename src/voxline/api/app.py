@@ -13,7 +13,8 @@ from fastapi import APIRouter, FastAPI
 
 from voxline import __version__
 from voxline.api import agents, browser, debug, health, instances, secrets, sessions, twilio
-from voxline.api.errors import install_error_handlers
+from voxline.api.body_limit import BodyLimit
+from voxline.api.errors import error_responses, install_error_handlers
 from voxline.app_state import AppState
 from voxline.config import Settings
 from voxline.security import egress
@@ -65,7 +66,9 @@ def create_app(settings: Settings | None = None, *, server_process: bool = False
         version=__version__,
         description=_DESCRIPTION,
         lifespan=lifespan,
+        responses=error_responses(413),
     )
+    app.add_middleware(BodyLimit, max_bytes=resolved.max_request_body_bytes)
     install_error_handlers(app)
     for router in _ROUTERS:
         app.include_router(router)

@@ -143,7 +143,7 @@ def runtime_event_message(event: RuntimeEvent) -> str:
 def _describe(kind: str, exc: ValidationError) -> str:
     error = exc.errors()[0]
     if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
-        return f"unknown message type {kind!r}: expected one of {_TYPES}"
+        return f"unknown message type {kind[:40]!r}: expected one of {_TYPES}"
     field = ".".join(str(part) for part in error["loc"][1:])
     where = f" {field}" if field else ""
     return f"invalid {kind} message:{where} {error['msg']}"
