@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import secrets
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _SECRET_FILE = "server-secret"
+_HOST_NAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_-]{1,63})*\.?$"
+)
 
 
 class Settings(BaseSettings):
@@ -93,6 +98,19 @@ class Settings(BaseSettings):
     deepgram_api_key: SecretStr | None = None
     cartesia_api_key: SecretStr | None = None
     elevenlabs_api_key: SecretStr | None = None
+
+    @field_validator("egress_allow")
+    @classmethod
+    def _cidrs_or_host_names(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                if not _HOST_NAME.match(entry.strip()):
+                    raise ValueError(
+                        f"egress_allow: {entry[:80]!r} is neither a CIDR nor a host name"
+                    ) from None
+        return entries
 
     def resolved_database_url(self) -> str:
         if self.database_url:
