@@ -21,9 +21,24 @@ CREDENTIAL_NAME_PATTERN = _CREDENTIAL_NAME
 _WS_BASE_URL = r"^wss?://[^\s/?#@]+(/[^\s?#]*)?$"
 
 
+def _tag_is_required(schema: dict[str, Any]) -> None:
+    """A union member's tag (`provider`, `type`) has a default for Python callers, but the API
+    needs it to tell the members apart: the schema says it is required."""
+    properties = schema.get("properties", {})
+    required = schema.get("required", [])
+    tags = [tag for tag in ("provider", "type") if tag in properties and tag not in required]
+    if tags:
+        schema["required"] = [*required, *tags]
+
+
 class _Spec(BaseModel):
     # JSON (the REST API) is camelCase; Python code and the stored spec use field names.
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        json_schema_extra=_tag_is_required,
+    )
 
 
 class _HostedSpec(_Spec):
@@ -35,7 +50,14 @@ class _HostedSpec(_Spec):
 
     @field_validator("base_url")
     @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
+    def _host_and_no_trailing_slash(cls, value: str) -> str:
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 (parsing it raises for a malformed port)
+        except ValueError as exc:
+            raise ValueError(f"not a valid URL: {exc}") from None
+        if not parts.hostname:
+            raise ValueError("the URL has no host")
         return value.rstrip("/")
 
     def credential_name(self) -> str | None:

@@ -117,3 +117,13 @@ async def test_allow_list_and_development_mode_open_loopback(open_tenant: Tenant
     }
     response = await open_tenant.client.post("/v1/agents", json=body)
     assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize("base_url", ["http://[", "http://host:99999/v1", "http:///v1"])
+async def test_a_malformed_base_url_is_422_not_a_crash(
+    client: httpx.AsyncClient, base_url: str
+) -> None:
+    response = await client.post(
+        "/v1/agents", json={**SCRIPTED, "llm": {**OPENAI, "baseUrl": base_url}}
+    )
+    assert_error(response, 422, "validation_error", "llm.baseUrl")

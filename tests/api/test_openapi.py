@@ -82,3 +82,10 @@ async def test_cursors_and_secret_values_state_their_rules(anonymous: httpx.Asyn
     value = schema["components"]["schemas"]["SecretValue"]["properties"]["value"]
     assert value["minLength"] == 1
     assert "pattern" in value
+
+
+async def test_union_members_require_their_tag(anonymous: httpx.AsyncClient) -> None:
+    schemas = (await _schema(anonymous))["components"]["schemas"]
+    assert "provider" in schemas["WhisperStt"]["required"]
+    assert "provider" in schemas["OpenAiLlm"]["required"]
+    assert "type" in schemas["EndCallTool"]["required"]

@@ -89,13 +89,19 @@ async def _check_egress(spec: AgentSpec) -> None:
     for param, url in spec.outbound_urls():
         refusal = await policy.url_refusal(url)
         if refusal is not None:
-            host = (urlsplit(url).hostname or "")[:_HOST_IN_ERROR]
             raise ApiError(
                 422,
-                f"{param}: the server may not connect to {host!r}: {refusal}. An operator can "
-                "allow it with VOXLINE_EGRESS_ALLOW.",
+                f"{param}: the server may not connect to {_host(url)!r}: {refusal}. An operator "
+                "can allow it with VOXLINE_EGRESS_ALLOW.",
                 param=param,
             )
+
+
+def _host(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "")[:_HOST_IN_ERROR]
+    except ValueError:
+        return url[:_HOST_IN_ERROR]
 
 
 @router.post("", status_code=201, summary="Create an agent")

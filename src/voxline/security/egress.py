@@ -139,8 +139,11 @@ class EgressPolicy:
         """Why `url` is refused at save time, or None. A literal address or metadata name is
         judged as is; a name is looked up briefly, and one that does not resolve now passes
         (it is checked again on every connection)."""
-        parts = urlsplit(url)
-        host = parts.hostname
+        try:
+            parts = urlsplit(url)
+            host, port = parts.hostname, _port(parts.scheme, parts.port)
+        except ValueError:
+            return "it is not a valid URL"
         if not host:
             return "it has no host"
         refusal = self.host_refusal(host)
@@ -148,7 +151,7 @@ class EgressPolicy:
             return refusal
         try:
             async with asyncio.timeout(_SAVE_TIME_LOOKUP_S):
-                await self.resolve(host, _port(parts.scheme, parts.port))
+                await self.resolve(host, port)
         except EgressRefused as exc:
             return exc.reason
         except (OSError, TimeoutError, UnicodeError):
