@@ -296,3 +296,10 @@ async def test_session_webhook_reaches_an_allowed_name_at_its_checked_address(
         webhooks.session_ended(url, b"secret", "sess_x", "completed", "hangup")
         await webhooks.aclose()
     assert [hit.request_line for hit in service.hits] == ["POST /ended HTTP/1.1"]
+
+
+async def test_an_unusable_host_name_does_not_resolve() -> None:
+    assert egress.literal_address("a\x00b") is None
+    with pytest.raises(socket.gaierror):
+        await STRICT.resolve("a\x00b", 80)
+    assert await STRICT.url_refusal("http://a\x00b/v1") is None

@@ -68,10 +68,14 @@ class EgressRefused(ConnectionError):
 
 
 async def lookup(host: str, port: int) -> list[str]:
-    """The addresses `host` resolves to (the system resolver); tests replace this."""
-    infos = await asyncio.get_running_loop().getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
-    )
+    """The addresses `host` resolves to (the system resolver); an unusable name is a
+    `socket.gaierror` like an unknown one. Tests replace this."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+        )
+    except ValueError as exc:  # a NUL byte, a label IDNA cannot encode
+        raise socket.gaierror(socket.EAI_NONAME, f"not a valid host name: {exc}") from None
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
@@ -189,7 +193,7 @@ def literal_address(host: str) -> IpAddress | None:
         pass
     try:
         return ipaddress.IPv4Address(socket.inet_aton(name))
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a NUL byte
         return None
 
 
@@ -267,9 +271,11 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
         try:
             async with asyncio.timeout(timeout):
                 addresses = await self._policy.resolve(host, port)
+        except EgressRefused:
+            raise
         except TimeoutError as exc:
             raise httpcore.ConnectTimeout(f"resolving {host} timed out") from exc
-        except socket.gaierror as exc:
+        except OSError as exc:
             raise httpcore.ConnectError(f"could not resolve {host}: {exc}") from exc
         return await _connect_first(
             self._inner, addresses, port, timeout, local_address, socket_options
