@@ -1,7 +1,8 @@
 """An internal HTTP service a deployment must not expose, as a real listener on 127.0.0.1.
 
-It answers every request with a secret JSON body (or a redirect to `redirect_to`) and
-records each request line and `Host` header, so a test can tell whether the server reached it.
+It answers every request with a secret JSON body (or a redirect to `redirect_to`) and records
+each request line, `Host` and `Connection` header, so a test can tell whether the server
+reached it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ SECRET_BODY = {"internal": "secret-of-the-internal-service"}
 class Hit:
     request_line: str
     host: str
+    connection: str
 
 
 class InternalService:
@@ -59,7 +61,7 @@ class InternalService:
             name.strip().lower(): value.strip()
             for name, _, value in (line.partition(":") for line in lines[1:] if line)
         }
-        self.hits.append(Hit(lines[0], headers.get("host", "")))
+        self.hits.append(Hit(lines[0], headers.get("host", ""), headers.get("connection", "")))
         length = int(headers.get("content-length", "0") or 0)
         if length:
             await reader.readexactly(length)

@@ -193,6 +193,8 @@ async def test_webhook_tool_connects_to_the_address_it_checked(
         egress.install(previous)
     assert outcome.ok, outcome.content
     assert [hit.host for hit in service.hits] == [f"tools.example:{service.port}"]
+    # Pooled by address, the connection must not carry another host's request later.
+    assert service.hits[0].connection == "close"
 
 
 async def test_webhook_tool_does_not_follow_a_redirect_to_an_internal_service(

@@ -35,7 +35,7 @@ STREAM_SID = "MZ" + "0" * 32
 CALL_SID = "CA" + "0" * 32
 ACCOUNT_SID = "AC" + "0" * 32
 STAGES = ("before_start", "greeting", "mid_turn", "after_end")
-EXAMPLES = 40
+EXAMPLES = 60
 # Only guards against a hung call; no assertion depends on it.
 PATIENCE_S = 10.0
 

@@ -169,7 +169,9 @@ class EgressPolicy:
         addresses = await self.resolve(target.host, target.port or _port(target.scheme, None))
         return PinnedUrl(
             url=target.copy_with(host=addresses[0]),
-            headers={"Host": target.netloc.decode("ascii")},
+            # Pooled by address, a kept-alive connection could carry another host's request
+            # over TLS verified for this one: pinned requests close theirs.
+            headers={"Host": target.netloc.decode("ascii"), "Connection": "close"},
             extensions={"sni_hostname": target.host} if target.scheme == "https" else {},
         )
 
