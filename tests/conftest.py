@@ -20,6 +20,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from voxline.security import egress
+from voxline.security.egress import EgressPolicy
 from voxline.store.database import Database
 from voxline.store.migrate import upgrade
 
@@ -111,3 +113,14 @@ async def database(database_url: str) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.dispose()
+
+
+@pytest.fixture
+def loopback_egress() -> Iterator[None]:
+    """Opens loopback to the egress policy, as development mode does: for tests whose vendor
+    fakes and webhook endpoints listen on 127.0.0.1."""
+    previous = egress.install(EgressPolicy(allow_loopback=True))
+    try:
+        yield
+    finally:
+        egress.install(previous)

@@ -1,3 +1,6 @@
+import pytest
+from pydantic import ValidationError
+
 from voxline.config import Settings
 
 
@@ -13,3 +16,12 @@ def test_a_configured_public_url_wins_and_gives_a_wss_stream() -> None:
     )
     assert settings.resolved_public_base_url() == "https://voice.example.com"
     assert settings.stream_url() == "wss://voice.example.com/v1/sessions/twilio/stream"
+
+
+def test_egress_allow_takes_cidrs_and_host_names_only() -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, egress_allow=["10.0.0.0/8", "fd00::/8", "llm.lan", "gpu"]
+    )
+    assert settings.egress_allow == ["10.0.0.0/8", "fd00::/8", "llm.lan", "gpu"]
+    with pytest.raises(ValidationError, match="neither a CIDR nor a host name"):
+        Settings(_env_file=None, egress_allow=["http://llm.lan/v1"])  # type: ignore[call-arg]

@@ -33,9 +33,24 @@ Role = Literal["stt", "llm", "tts"]
 ROLES: tuple[Role, ...] = ("stt", "llm", "tts")
 
 
+def _tag_is_required(schema: dict[str, Any]) -> None:
+    """A union member's tag (`provider`, `type`) has a default for Python callers, but the API
+    needs it to tell the members apart: the schema says it is required."""
+    properties = schema.get("properties", {})
+    required = schema.get("required", [])
+    tags = [tag for tag in ("provider", "type") if tag in properties and tag not in required]
+    if tags:
+        schema["required"] = [*required, *tags]
+
+
 class _Spec(BaseModel):
     # JSON (the REST API) is camelCase; Python code and the stored spec use field names.
-    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        json_schema_extra=_tag_is_required,
+    )
 
 
 class _HostedSpec(_Spec):
@@ -47,7 +62,14 @@ class _HostedSpec(_Spec):
 
     @field_validator("base_url")
     @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
+    def _host_and_no_trailing_slash(cls, value: str) -> str:
+        try:
+            parts = urlsplit(value)
+            parts.port  # noqa: B018 (parsing it raises for a malformed port)
+        except ValueError as exc:
+            raise ValueError(f"not a valid URL: {exc}") from None
+        if not parts.hostname:
+            raise ValueError("the URL has no host")
         return value.rstrip("/")
 
     def credential_name(self) -> str | None:
@@ -612,6 +634,30 @@ class AgentSpec(_Spec):
         if duplicates:
             raise ValueError(f"tool names must be unique: {', '.join(duplicates)}")
         return tools
+
+    def outbound_urls(self) -> list[tuple[str, str]]:
+        """Every URL the server connects to for this agent, with its field as the API spells
+        it, dotted like validation errors (`llm.baseUrl`, `ttsFallbacks.0.baseUrl`,
+        `tools.1.url`, `webhookUrl`)."""
+        urls: list[tuple[str, str]] = []
+        for name in ("stt", "llm", "tts"):
+            fallbacks = getattr(self, f"{name}_fallbacks")
+            chain = [(name, getattr(self, name))] + [
+                (f"{name}Fallbacks.{index}", spec) for index, spec in enumerate(fallbacks)
+            ]
+            urls += [
+                (f"{where}.baseUrl", spec.base_url)
+                for where, spec in chain
+                if isinstance(spec, _HostedSpec)
+            ]
+        urls += [
+            (f"tools.{index}.url", str(tool.url))
+            for index, tool in enumerate(self.tools)
+            if isinstance(tool, WebhookTool)
+        ]
+        if self.webhook_url is not None:
+            urls.append(("webhookUrl", str(self.webhook_url)))
+        return urls
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Any
 
 from dotenv import dotenv_values
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -18,6 +20,9 @@ from pydantic_settings import (
 )
 
 _SECRET_FILE = "server-secret"
+_HOST_NAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_-]{1,63})*\.?$"
+)
 
 
 class Settings(BaseSettings):
@@ -62,12 +67,25 @@ class Settings(BaseSettings):
         default=True, description="Create a demo workspace, key and agent on first start."
     )
     dev_mode: bool = Field(
-        default=False, description="Enables local-only conveniences (browser session tokens)."
+        default=False,
+        description="Enables local-only conveniences (browser session tokens; agent configs "
+        "may reach loopback addresses).",
     )
     allowed_origins: list[str] = Field(
         default_factory=list,
         description="Web origins (scheme://host[:port]) besides the server's own whose pages "
         "may open browser sessions; '*' allows any. A JSON list in the environment.",
+    )
+    egress_allow: list[str] = Field(
+        default_factory=list,
+        description="CIDRs and host names that agent configs may reach although they are "
+        "internal (loopback, private, link-local...), e.g. a self-hosted LLM on the LAN. "
+        "A JSON list in the environment.",
+    )
+    max_request_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest HTTP request body accepted; larger ones are refused with 413.",
     )
     session_token_ttl_seconds: int = Field(
         default=60, ge=5, le=3600, description="How long a browser session token stays valid."
@@ -155,6 +173,19 @@ class Settings(BaseSettings):
         )
         keys = _VendorKeys(settings_cls, env_file)
         return init_settings, keys, env_settings, dotenv_settings, file_secret_settings
+
+    @field_validator("egress_allow")
+    @classmethod
+    def _cidrs_or_host_names(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                if not _HOST_NAME.match(entry.strip()):
+                    raise ValueError(
+                        f"egress_allow: {entry[:80]!r} is neither a CIDR nor a host name"
+                    ) from None
+        return entries
 
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -29,6 +29,11 @@ def new_id(prefix: IdPrefix) -> str:
     return f"{prefix}_{''.join(reversed(chars))}"
 
 
+def id_pattern(prefix: IdPrefix) -> str:
+    """The regular expression (JSON Schema `pattern`) of a well-formed `prefix` ID."""
+    return rf"^{prefix}_[{_ALPHABET}]{{{_BODY_LENGTH}}}$"
+
+
 def is_valid_id(value: str, prefix: IdPrefix) -> bool:
     """Whether `value` is well-formed for `prefix` (says nothing about whether it exists)."""
     head, sep, body = value.partition("_")

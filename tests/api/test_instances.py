@@ -181,3 +181,12 @@ async def test_deleting_the_last_instance_frees_the_agent_for_deletion(
     instance = await _create(client, {"agentId": agent_id})
     await client.delete(f"/v1/instances/{instance['id']}")
     assert (await client.delete(f"/v1/agents/{agent_id}")).status_code == 204
+
+
+async def test_memory_dates_are_iso_strings_not_numbers(
+    client: httpx.AsyncClient, agent_id: str
+) -> None:
+    response = await client.post(
+        "/v1/instances", json={"agentId": agent_id, "memory": [{"text": "x", "createdAt": 0}]}
+    )
+    assert_error(response, 422, "validation_error", "memory.0.createdAt")

@@ -60,3 +60,32 @@ async def test_docs_page_is_served(anonymous: httpx.AsyncClient) -> None:
     response = await anonymous.get("/docs")
     assert response.status_code == 200
     assert "swagger" in response.text.lower()
+
+
+async def test_every_json_body_may_be_400_and_every_body_413(
+    anonymous: httpx.AsyncClient,
+) -> None:
+    schema = await _schema(anonymous)
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            content = operation.get("requestBody", {}).get("content", {})
+            if "application/json" in content:
+                assert "400" in operation["responses"], (method, path)
+            assert "413" in operation["responses"], (method, path)
+
+
+async def test_cursors_and_secret_values_state_their_rules(anonymous: httpx.AsyncClient) -> None:
+    schema = await _schema(anonymous)
+    for path in ("/v1/agents", "/v1/instances", "/v1/sessions", "/v1/secrets"):
+        (after,) = [p for p in schema["paths"][path]["get"]["parameters"] if p["name"] == "after"]
+        assert after["schema"]["pattern"].startswith("^"), path
+    value = schema["components"]["schemas"]["SecretValue"]["properties"]["value"]
+    assert value["minLength"] == 1
+    assert "pattern" in value
+
+
+async def test_union_members_require_their_tag(anonymous: httpx.AsyncClient) -> None:
+    schemas = (await _schema(anonymous))["components"]["schemas"]
+    assert "provider" in schemas["WhisperStt"]["required"]
+    assert "provider" in schemas["OpenAiLlm"]["required"]
+    assert "type" in schemas["EndCallTool"]["required"]

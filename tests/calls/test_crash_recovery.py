@@ -20,6 +20,9 @@ from voxline.store.database import Database
 from voxline.store.models import ProcessHeartbeat, TranscriptItemRow
 from voxline.store.sessions import get_session, mark_in_progress
 
+# Opens loopback to the egress policy: the webhook receiver listens on 127.0.0.1.
+pytestmark = pytest.mark.usefixtures("loopback_egress")
+
 _TIMEOUT_S = 1.0
 
 

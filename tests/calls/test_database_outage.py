@@ -31,6 +31,9 @@ from voxline.store.database import Database
 from voxline.store.models import TranscriptItemRow, TurnMetricsRow
 from voxline.store.sessions import get_session
 
+# Opens loopback to the egress policy: the webhook receiver listens on 127.0.0.1.
+pytestmark = pytest.mark.usefixtures("loopback_egress")
+
 QUESTIONS = ["When do you open?", "Where are you?", "Thanks, bye for now."]
 SPEC = AgentSpec(
     name="outage",

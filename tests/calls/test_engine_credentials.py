@@ -26,6 +26,9 @@ from voxline.providers.llm.openai import OpenAiLanguageModel
 from voxline.providers.stt.deepgram import DeepgramSpeechToText
 from voxline.store.sessions import get_session
 
+# Opens loopback to the egress policy: the fake OpenAI API listens on 127.0.0.1.
+pytestmark = pytest.mark.usefixtures("loopback_egress")
+
 HELLO = LlmRequest(messages=(ChatMessage(role="user", content="Hi"),))
 
 

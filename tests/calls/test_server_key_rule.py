@@ -14,6 +14,9 @@ from voxline.providers.executor import InferenceExecutor
 from voxline.providers.llm.openai import OpenAiLanguageModel
 from voxline.providers.registry import Credential, CredentialScope, ProviderRegistry
 
+# Opens loopback to the egress policy: the fake OpenAI API listens on 127.0.0.1.
+pytestmark = pytest.mark.usefixtures("loopback_egress")
+
 KEY = "sk-rule-test-" + "r" * 32
 SERVER = Credential(KEY, CredentialScope.SERVER)
 WORKSPACE = Credential(KEY, CredentialScope.WORKSPACE)

@@ -34,6 +34,8 @@ def running_server(data_dir: Path, extra_env: Mapping[str, str]) -> Iterator[Loc
     env = {
         "VOXLINE_SEED_DEMO_AGENT": "false",
         "VOXLINE_PRELOAD_MODELS": "false",
+        # The vendor fakes and webhook receivers of these tests listen on loopback.
+        "VOXLINE_EGRESS_ALLOW": '["127.0.0.0/8", "::1/128"]',
         "VOXLINE_LOG_LEVEL": os.environ.get("VOXLINE_TEST_SERVER_LOG_LEVEL", "info"),
         **extra_env,
     }

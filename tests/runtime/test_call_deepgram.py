@@ -8,6 +8,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import httpx
+import pytest
 
 from tests.fakes.deepgram_api import FakeDeepgram
 from voxline.agent_spec import (
@@ -27,6 +28,9 @@ from voxline.tools import ToolRunner
 
 from .calls import SECRET, scripted_spec
 from .fakes import FakeTransport, eventually
+
+# Opens loopback to the egress policy: the fake Deepgram listens on 127.0.0.1.
+pytestmark = pytest.mark.usefixtures("loopback_egress")
 
 # With these endpoints only the recognizer's cue can end a turn within the test's patience.
 SLOW_ENDPOINTS = TurnTaking(

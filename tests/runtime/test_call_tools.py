@@ -20,6 +20,9 @@ from ..fakes.webhook_server import WebhookServer
 from .calls import SECRET, scripted_spec, simulated_call
 from .fakes import FakeTransport, eventually
 
+# Opens loopback to the egress policy: the webhook endpoints listen on 127.0.0.1.
+pytestmark = pytest.mark.usefixtures("loopback_egress")
+
 
 @pytest.fixture
 async def webhooks() -> AsyncIterator[WebhookServer]:

@@ -199,6 +199,23 @@ def test_malformed_inbound_message_raises_malformed_message(raw: str) -> None:
         parse_inbound(raw)
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"event":"media","sequenceNumber":"3","streamSid":"MZ","media":{"track":"inbound",'
+        '"chunk":"1","timestamp":"20","payload":"\u00e9t\u00e9"}}',
+        '{"event":"media","sequenceNumber":"' + "9" * 5000 + '","streamSid":"MZ","media":'
+        '{"track":"inbound","chunk":"1","timestamp":"20","payload":""}}',
+        "[" * 100_000 + "]" * 100_000,
+        b"\xff\x00binary",
+    ],
+    ids=["non_ascii_payload", "huge_counter", "deep_nesting", "not_utf8"],
+)
+def test_hostile_inbound_frames_are_malformed_messages(raw: str | bytes) -> None:
+    with pytest.raises(MalformedMessage):
+        parse_inbound(raw)
+
+
 def test_unknown_inbound_event_names_the_event() -> None:
     with pytest.raises(UnknownEvent) as caught:
         parse_inbound('{"event":"transcription","streamSid":"MZ"}')

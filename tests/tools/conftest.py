@@ -19,3 +19,8 @@ async def webhook_server() -> AsyncIterator[WebhookServer]:
 async def http() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient() as client:
         yield client
+
+
+@pytest.fixture(autouse=True)
+def _local_fakes(loopback_egress: None) -> None:
+    """The fakes here listen on 127.0.0.1."""

@@ -134,3 +134,8 @@ def test_call_events_are_their_own_camel_case_json() -> None:
         "error": None,
     }
     assert CALL_EVENT.validate_json(event_message(event)) == event
+
+
+def test_deeply_nested_json_is_a_protocol_error() -> None:
+    with pytest.raises(BrowserProtocolError, match="JSON object"):
+        parse_client_text("[" * 50_000 + "]" * 50_000)

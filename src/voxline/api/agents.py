@@ -8,17 +8,21 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, ValidationError, create_model
 
 from voxline.agent_spec import AgentSpec
-from voxline.api.deps import After, DatabaseDep, Limit, PrincipalDep, check_cursor
-from voxline.api.errors import error_responses, validation_error
+from voxline.api.deps import AgentCursor, DatabaseDep, Limit, PrincipalDep, check_cursor
+from voxline.api.errors import ApiError, error_responses, validation_error
 from voxline.api.models import ListResponse
+from voxline.security import egress
 from voxline.store import agents as repo
 from voxline.store.models import AgentRow
 from voxline.store.pagination import DEFAULT_PAGE_SIZE
+
+_HOST_IN_ERROR = 100
 
 router = APIRouter(
     prefix="/v1/agents",
@@ -79,8 +83,30 @@ def _to_agent(row: AgentRow) -> Agent:
     )
 
 
+async def _check_egress(spec: AgentSpec) -> None:
+    """A 422 naming the first URL field the egress policy refuses (see docs/operations.md)."""
+    policy = egress.current()
+    for param, url in spec.outbound_urls():
+        refusal = await policy.url_refusal(url)
+        if refusal is not None:
+            raise ApiError(
+                422,
+                f"{param}: the server may not connect to {_host(url)!r}: {refusal}. An operator "
+                "can allow it with VOXLINE_EGRESS_ALLOW.",
+                param=param,
+            )
+
+
+def _host(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "")[:_HOST_IN_ERROR]
+    except ValueError:
+        return url[:_HOST_IN_ERROR]
+
+
 @router.post("", status_code=201, summary="Create an agent")
 async def create_agent(body: AgentSpec, principal: PrincipalDep, database: DatabaseDep) -> Agent:
+    await _check_egress(body)
     async with database.transaction() as session:
         row = await repo.create_agent(session, principal.workspace_id, body)
     return _to_agent(row)
@@ -91,7 +117,7 @@ async def list_agents(
     principal: PrincipalDep,
     database: DatabaseDep,
     limit: Limit = DEFAULT_PAGE_SIZE,
-    after: After = None,
+    after: AgentCursor = None,
 ) -> AgentList:
     async with database.transaction() as session:
         page = await repo.list_agents(
@@ -125,6 +151,7 @@ async def update_agent(
                 spec = AgentSpec.model_validate(merged)
             except ValidationError as exc:
                 raise validation_error(exc.errors(), merged) from exc
+            await _check_egress(spec)
             row = await repo.replace_agent_spec(session, row, spec)
     return _to_agent(row)
 

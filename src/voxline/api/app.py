@@ -13,9 +13,11 @@ from fastapi import APIRouter, FastAPI
 
 from voxline import __version__
 from voxline.api import agents, browser, debug, health, instances, secrets, sessions, twilio
-from voxline.api.errors import install_error_handlers
+from voxline.api.body_limit import BodyLimit
+from voxline.api.errors import error_responses, install_error_handlers
 from voxline.app_state import AppState
 from voxline.config import Settings
+from voxline.security import egress
 
 _ROUTERS: tuple[APIRouter, ...] = (
     health.router,
@@ -46,21 +48,27 @@ def create_app(settings: Settings | None = None, *, server_process: bool = False
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = await AppState.start(resolved)
-        app.state.voxline = state
-        if server_process:
-            _tune_garbage_collector()
+        previous = egress.install(egress.EgressPolicy.from_settings(resolved))
         try:
-            yield
+            state = await AppState.start(resolved)
+            app.state.voxline = state
+            if server_process:
+                _tune_garbage_collector()
+            try:
+                yield
+            finally:
+                await state.aclose()
         finally:
-            await state.aclose()
+            egress.install(previous)
 
     app = FastAPI(
         title="voxline",
         version=__version__,
         description=_DESCRIPTION,
         lifespan=lifespan,
+        responses=error_responses(413),
     )
+    app.add_middleware(BodyLimit, max_bytes=resolved.max_request_body_bytes)
     install_error_handlers(app)
     for router in _ROUTERS:
         app.include_router(router)

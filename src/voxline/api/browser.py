@@ -138,7 +138,7 @@ async def list_dev_agents(request: Request, database: DatabaseDep) -> DevAgentLi
     "/v1/dev/session-token",
     tags=["development"],
     summary="Development mode, loopback only: a browser session token without an API key",
-    responses=error_responses(403, 404, 422),
+    responses=error_responses(400, 403, 404, 422),
 )
 async def create_dev_session_token(
     body: DevSessionTokenRequest, request: Request, database: DatabaseDep

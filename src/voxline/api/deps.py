@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from voxline.api.errors import ApiError
 from voxline.app_state import AppState
-from voxline.ids import IdPrefix, is_valid_id
+from voxline.ids import IdPrefix, id_pattern, is_valid_id
 from voxline.store.api_keys import AuthenticationFailed, authenticate
 from voxline.store.database import Database
+from voxline.store.errors import excerpt
 from voxline.store.pagination import MAX_PAGE_SIZE
 
 _bearer = HTTPBearer(
@@ -64,16 +65,28 @@ async def require_api_key(
 PrincipalDep = Annotated[Principal, Depends(require_api_key)]
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Page size (1 to 100).")]
-After = Annotated[
-    str | None,
-    Query(description="A cursor: the `nextCursor` of the previous page."),
-]
+
+
+def cursor_query(pattern: str) -> Any:
+    """The `after` query parameter of a list: a previous page's `nextCursor`. Its pattern is
+    in the schema; `check_cursor` answers a value that breaks it with 400."""
+    return Query(
+        description="A cursor: the `nextCursor` of the previous page.",
+        json_schema_extra={"pattern": pattern},
+    )
+
+
+AgentCursor = Annotated[str | None, cursor_query(id_pattern("agent"))]
+InstanceCursor = Annotated[str | None, cursor_query(id_pattern("inst"))]
+SessionCursor = Annotated[str | None, cursor_query(id_pattern("sess"))]
 
 
 def check_cursor(after: str | None, prefix: IdPrefix) -> str | None:
     """`after` if it is a cursor of this kind of resource; a 400 naming `after` otherwise."""
     if after is not None and not is_valid_id(after, prefix):
         raise ApiError(
-            400, f"Invalid cursor {after!r}: pass a previous page's nextCursor.", param="after"
+            400,
+            f"Invalid cursor {excerpt(after)}: pass a previous page's nextCursor.",
+            param="after",
         )
     return after

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from voxline.api.models import ErrorDetail, ErrorResponse
 from voxline.store.errors import Conflict, NotFound
@@ -23,13 +24,20 @@ logger = logging.getLogger(__name__)
 _TYPES = {
     400: "invalid_request_error",
     401: "authentication_error",
+    403: "permission_error",
     404: "not_found_error",
     405: "invalid_request_error",
     409: "conflict_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
     422: "validation_error",
     503: "unavailable_error",
 }
 _MAX_LISTED_ERRORS = 5
+# Messages and params may quote the client's input: never more than this of it.
+_MAX_MESSAGE_CHARS = 1000
+_MAX_PART_CHARS = 200
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 class ApiError(Exception):
@@ -57,18 +65,29 @@ def error_response(
     status: int, message: str, *, param: str | None = None, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     body = ErrorResponse(
-        error=ErrorDetail(type=_TYPES.get(status, "api_error"), message=message, param=param)
+        error=ErrorDetail(
+            type=_TYPES.get(status, "api_error"),
+            message=_clip(message, _MAX_MESSAGE_CHARS),
+            param=None if param is None else _clip(param, _MAX_PART_CHARS),
+        )
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers)
 
 
 def validation_error(errors: Sequence[Mapping[str, Any]], body: Any) -> ApiError:
     """A 422 from pydantic errors; `param` is the first error's field as the client spelled it."""
-    described = [(_param(error, body), str(error.get("msg", "invalid value"))) for error in errors]
+    described = [
+        (_param(error, body), _clip(str(error.get("msg", "invalid value")), _MAX_PART_CHARS))
+        for error in errors
+    ]
     parts = [f"{param}: {msg}" if param else msg for param, msg in described]
     if len(parts) > _MAX_LISTED_ERRORS:
         parts = [*parts[:_MAX_LISTED_ERRORS], f"and {len(parts) - _MAX_LISTED_ERRORS} more"]
     return ApiError(422, "; ".join(parts), param=described[0][0] if described else None)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -136,7 +155,22 @@ def _http_exception(request: Request, exc: StarletteHTTPException) -> JSONRespon
         message = f"Unknown route: {request.method} {request.url.path}"
     elif exc.status_code == 405 and message == HTTPStatus.METHOD_NOT_ALLOWED.phrase:
         message = f"Method {request.method} is not allowed on {request.url.path}"
-    return error_response(exc.status_code, message, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(_allowed_methods(request))
+    return error_response(exc.status_code, message, headers=headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route serves at this path: Starlette names only the first route's."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
 
 
 def _param(error: Mapping[str, Any], body: Any) -> str | None:

@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import AwareDatetime, Field, StringConstraints, field_validator
 
-from voxline.api.deps import After, DatabaseDep, Limit, PrincipalDep, check_cursor
+from voxline.api.deps import DatabaseDep, InstanceCursor, Limit, PrincipalDep, check_cursor
 from voxline.api.errors import error_responses
 from voxline.api.models import ApiModel, ListResponse
 from voxline.store import instances as repo
@@ -45,6 +45,14 @@ ExternalRef = Annotated[
 class MemoryNoteIn(ApiModel):
     text: str = Field(min_length=1, max_length=4000)
     created_at: AwareDatetime | None = Field(default=None, description="Defaults to now.")
+
+    @field_validator("created_at", mode="before")
+    @classmethod
+    def _date_time_text(cls, value: object) -> object:
+        # The schema says an ISO 8601 string; pydantic alone would take a number as Unix time.
+        if isinstance(value, int | float):
+            raise ValueError("must be an ISO 8601 date-time string with a time zone")
+        return value
 
 
 class MemoryNote(ApiModel):
@@ -145,7 +153,7 @@ async def list_instances(
         str | None, Query(alias="agentId", description="Only this agent's instances.")
     ] = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
-    after: After = None,
+    after: InstanceCursor = None,
 ) -> InstanceList:
     async with database.transaction() as session:
         page = await repo.list_instances(

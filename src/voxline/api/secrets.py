@@ -14,12 +14,13 @@ from fastapi import APIRouter, Depends, Path, Response
 from pydantic import Field, SecretStr, field_validator
 
 from voxline.agent_spec import CREDENTIAL_NAME_PATTERN
-from voxline.api.deps import After, DatabaseDep, Limit, PrincipalDep, get_state
+from voxline.api.deps import DatabaseDep, Limit, PrincipalDep, cursor_query, get_state
 from voxline.api.errors import ApiError, error_responses
 from voxline.api.models import ApiModel, ListResponse
 from voxline.app_state import AppState
 from voxline.security.secret_box import SecretBox
 from voxline.store import secrets as repo
+from voxline.store.errors import excerpt
 from voxline.store.pagination import DEFAULT_PAGE_SIZE
 
 router = APIRouter(
@@ -29,6 +30,8 @@ router = APIRouter(
 )
 
 _NAME = re.compile(CREDENTIAL_NAME_PATTERN)
+# What `repo.check_secret_value` accepts, for the schema (it stays the check).
+_VALUE_PATTERN = r"^[^\s\x00-\x1f\x7f]([^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f])?$"
 
 SecretName = Annotated[
     str,
@@ -43,7 +46,11 @@ class SecretValue(ApiModel):
     """The body of `PUT /v1/secrets/{name}`."""
 
     value: SecretStr = Field(
-        description="The secret (an API key). Write-only: no response ever contains it."
+        min_length=1,
+        max_length=repo.MAX_SECRET_CHARS,
+        json_schema_extra={"pattern": _VALUE_PATTERN},
+        description="The secret (an API key): no control characters, no surrounding "
+        "whitespace. Write-only: no response ever contains it.",
     )
 
     @field_validator("value")
@@ -106,11 +113,13 @@ async def list_secrets(
     principal: PrincipalDep,
     database: DatabaseDep,
     limit: Limit = DEFAULT_PAGE_SIZE,
-    after: After = None,
+    after: Annotated[str | None, cursor_query(CREDENTIAL_NAME_PATTERN)] = None,
 ) -> SecretList:
     if after is not None and not _NAME.match(after):
         raise ApiError(
-            400, f"Invalid cursor {after!r}: pass a previous page's nextCursor.", param="after"
+            400,
+            f"Invalid cursor {excerpt(after)}: pass a previous page's nextCursor.",
+            param="after",
         )
     async with database.transaction() as session:
         page = await repo.list_secrets(session, principal.workspace_id, limit=limit, after=after)

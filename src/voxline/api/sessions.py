@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import Field
 
-from voxline.api.deps import After, DatabaseDep, Limit, PrincipalDep, check_cursor
+from voxline.api.deps import DatabaseDep, Limit, PrincipalDep, SessionCursor, check_cursor
 from voxline.api.errors import error_responses
 from voxline.api.models import ApiModel, ListResponse
 from voxline.store import sessions as repo
@@ -130,7 +130,7 @@ async def list_sessions(
     agent_id: Annotated[str | None, Query(alias="agentId")] = None,
     status: Annotated[SessionStatus | None, Query()] = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
-    after: After = None,
+    after: SessionCursor = None,
 ) -> SessionList:
     async with database.transaction() as db:
         page = await repo.list_sessions(

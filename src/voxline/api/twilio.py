@@ -49,7 +49,7 @@ from voxline.telephony.twilio.media import (
 )
 from voxline.telephony.twilio.signature import public_request_url, validate_twilio_request
 from voxline.telephony.twilio.twiml import connect_stream_twiml, say_and_hangup_twiml
-from voxline.transports.twilio import TwilioMediaTransport
+from voxline.transports.twilio import TwilioMediaTransport, receive_text_frame
 
 logger = logging.getLogger(__name__)
 
@@ -310,7 +310,7 @@ async def _read_start(websocket: WebSocket) -> StartMessage | None:
     try:
         async with asyncio.timeout(_START_TIMEOUT_S):
             while True:
-                message = parse_inbound(await websocket.receive_text())
+                message = parse_inbound(await receive_text_frame(websocket))
                 if isinstance(message, StartMessage):
                     return message
                 if not isinstance(message, ConnectedMessage):

@@ -3,7 +3,8 @@
 
 Delivery runs in the background so that finishing a call never waits on the receiver. Each
 attempt is signed afresh (`Voxline-Signature`, see `voxline.tools.signing`); 5xx answers,
-timeouts and connection errors are retried with exponential backoff.
+timeouts and connection errors are retried with exponential backoff. Each attempt goes to an
+address the egress policy checked; a refused URL is not retried, and redirects not followed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 
 import httpx
 
+from voxline.security import egress
+from voxline.security.egress import EgressPolicy, EgressRefused
 from voxline.tools.signing import SESSION_HEADER, SIGNATURE_HEADER, sign
 
 logger = logging.getLogger(__name__)
@@ -31,8 +34,10 @@ class SessionWebhooks:
         *,
         attempts: int = _ATTEMPTS,
         first_backoff_s: float = _FIRST_BACKOFF_S,
+        policy: EgressPolicy | None = None,
     ) -> None:
         self._http = http
+        self._policy = policy
         self._attempts = attempts
         self._first_backoff_s = first_backoff_s
         self._pending: set[asyncio.Task[None]] = set()
@@ -70,7 +75,14 @@ class SessionWebhooks:
                 SESSION_HEADER: session_id,
             }
             try:
-                response = await self._http.post(url, content=body, headers=headers)
+                target = await (self._policy or egress.current()).pin(url)
+                response = await self._http.post(
+                    target.url,
+                    content=body,
+                    headers={**headers, **target.headers},
+                    extensions=target.extensions,
+                    follow_redirects=False,
+                )
                 if response.status_code < 500:
                     if response.status_code >= 400:
                         logger.warning(
@@ -80,7 +92,10 @@ class SessionWebhooks:
                         )
                     return
                 reason = f"status {response.status_code}"
-            except httpx.HTTPError as exc:
+            except EgressRefused as exc:
+                logger.warning("session webhook for %s not sent: %s", session_id, exc)
+                return
+            except (httpx.HTTPError, OSError) as exc:
                 reason = type(exc).__name__
             logger.info(
                 "session webhook for %s failed (%s), attempt %d of %d",

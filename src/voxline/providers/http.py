@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 import httpx
 
 from voxline.providers.base import ProviderError
+from voxline.security import egress
+from voxline.security.egress import EgressPolicy, EgressRefused, GuardedTransport
 
 logger = logging.getLogger(__name__)
 
@@ -35,19 +37,23 @@ _WARM_FOR_S = 30.0
 
 
 def new_client(
-    base_url: str, headers: Mapping[str, str], *, first_token_s: float
+    base_url: str,
+    headers: Mapping[str, str],
+    *,
+    first_token_s: float,
+    policy: EgressPolicy | None = None,
 ) -> httpx.AsyncClient:
-    """A keep-alive HTTP/1.1 client for one provider object, shared by all its calls."""
+    """A keep-alive HTTP/1.1 client for one provider object, shared by all its calls; every
+    connection obeys `policy` (the process's egress policy by default)."""
+    # No connection cap: a call waiting for a free connection is a call not speaking.
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=64, keepalive_expiry=60.0)
     return httpx.AsyncClient(
         base_url=base_url,
         headers=dict(headers),
         timeout=httpx.Timeout(
             connect=_CONNECT_S, read=max(STALL_S, first_token_s), write=_CONNECT_S, pool=None
         ),
-        # No connection cap: a call waiting for a free connection is a call not speaking.
-        limits=httpx.Limits(
-            max_connections=None, max_keepalive_connections=64, keepalive_expiry=60.0
-        ),
+        transport=GuardedTransport(policy or egress.current(), limits=limits),
         follow_redirects=False,
     )
 
@@ -59,6 +65,8 @@ async def warm_connection(client: httpx.AsyncClient, path: str) -> None:
     """
     try:
         await client.get(path)
+    except EgressRefused as exc:
+        logger.warning("not warming a connection: %s", exc)
     except httpx.HTTPError as exc:
         logger.debug("warming a connection to %s failed: %s", client.base_url, type(exc).__name__)
 
@@ -94,6 +102,8 @@ async def post_stream(
             yield response
         finally:
             await response.aclose()
+    except EgressRefused as exc:
+        raise ProviderError(f"{vendor} request refused: {exc}") from exc
     except TimeoutError as exc:
         raise ProviderError(f"{vendor} timed out before answering") from exc
     except httpx.TimeoutException as exc:
@@ -105,7 +115,8 @@ async def post_stream(
 
 class ProviderClient:
     """A provider object's HTTP side, shared by all its calls: the pooled client, its
-    secrets (redacted from every error) and connection warm-ups.
+    secrets (redacted from every error) and connection warm-ups. Its connections obey
+    `policy` (the process's egress policy by default): a refused one is a ProviderError.
 
     `prewarm()` (from `open()`, per call) starts a background warm-up unless a pooled
     connection is likely idle already: a request ended within `_WARM_FOR_S` and none runs.
@@ -120,10 +131,11 @@ class ProviderClient:
         warm_path: str,
         first_token_s: float,
         secrets: Iterable[str] = (),
+        policy: EgressPolicy | None = None,
     ) -> None:
         self.vendor = vendor
         self.secrets = tuple(secret for secret in secrets if secret)
-        self.http = new_client(base_url, headers, first_token_s=first_token_s)
+        self.http = new_client(base_url, headers, first_token_s=first_token_s, policy=policy)
         self._warm_path = warm_path
         self._in_flight = 0
         self._last_done = float("-inf")

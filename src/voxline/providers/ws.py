@@ -24,6 +24,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 
 from voxline.audio.pcm import Pcm16
 from voxline.providers.base import ProviderError
+from voxline.security.egress import EgressRefused, websocket_target
 
 logger = logging.getLogger(__name__)
 
@@ -68,11 +69,16 @@ async def connect(
     """An open WebSocket to `url`; any failure is a ProviderError naming `vendor`.
 
     A 401/403 on the upgrade says the key was rejected and names the `credential` to check.
+    The socket goes to an address the process's egress policy checked; a redirect to another
+    host is refused.
     """
     host = urlsplit(url).netloc or url
     try:
+        async with asyncio.timeout(timeout_s):
+            target = await websocket_target(url)
         return await ws_connect(
             url,
+            **target,
             additional_headers=dict(headers),
             open_timeout=timeout_s,
             # Audio and base64 JSON barely compress: deflate would only cost CPU.
@@ -91,6 +97,8 @@ async def connect(
         body = exc.response.body.decode("utf-8", "replace")[:_BODY_EXCERPT].strip()
         detail = f": {body}" if body else ""
         raise ProviderError(f"{vendor} refused the connection (HTTP {status}){detail}") from exc
+    except EgressRefused as exc:
+        raise ProviderError(f"not connecting to {vendor}: {exc}") from exc
     except TimeoutError as exc:
         raise ProviderError(
             f"could not connect to {vendor} at {host} within {timeout_s:g} s"

@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+_EXCERPT_CHARS = 64
+
+
+def excerpt(value: str) -> str:
+    """`value` quoted for an error message, cut to a short prefix: never echo a client's
+    megabytes back."""
+    if len(value) <= _EXCERPT_CHARS:
+        return repr(value)
+    return repr(value[:_EXCERPT_CHARS]) + f"... ({len(value)} characters)"
+
 
 class StoreError(Exception):
     """Base of the store's own errors."""
@@ -11,7 +21,7 @@ class NotFound(StoreError):
     """No such resource in this workspace (another workspace's resources do not exist here)."""
 
     def __init__(self, kind: str, resource_id: str, *, param: str | None = None) -> None:
-        super().__init__(f"No such {kind}: {resource_id!r}")
+        super().__init__(f"No such {kind}: {excerpt(resource_id)}")
         self.kind = kind
         self.resource_id = resource_id
         self.param = param

@@ -3,7 +3,8 @@
 Arguments travel as the JSON body (POST, PUT, PATCH) or as query parameters (GET, DELETE).
 Every failure (HTTP error status, timeout, unreachable host, invalid JSON) becomes a short
 error for the LLM: the conversation goes on. Answers are read up to a cap and truncated, so a
-misbehaving endpoint can neither flood the LLM's context nor the process's memory.
+misbehaving endpoint can neither flood the LLM's context nor the process's memory. The
+request goes to an address the egress policy checked, and redirects are not followed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from typing import Any
 import httpx
 
 from voxline.agent_spec import WebhookTool
+from voxline.security import egress
+from voxline.security.egress import EgressPolicy, EgressRefused
 from voxline.tools.outcome import error_content, json_content
 from voxline.tools.signing import SESSION_HEADER, SIGNATURE_HEADER, sign
 
@@ -35,9 +38,10 @@ async def call_webhook(
     http: httpx.AsyncClient,
     secret: bytes,
     session_id: str,
+    policy: EgressPolicy | None = None,
 ) -> tuple[bool, str]:
     """Send the signed request; return (ok, content for the LLM). Never raises for failures
-    of the endpoint or the network."""
+    of the endpoint or the network. `policy`: the process's egress policy by default."""
     has_body = spec.method in _BODY_METHODS
     body = json_content(dict(arguments)) if has_body else ""
     headers = {
@@ -49,22 +53,26 @@ async def call_webhook(
     timeout_s = spec.timeout_ms / 1000
     try:
         # httpx timeouts are per phase; the agent's timeout bounds the whole exchange.
-        async with (
-            asyncio.timeout(timeout_s),
-            http.stream(
+        async with asyncio.timeout(timeout_s):
+            target = await (policy or egress.current()).pin(str(spec.url))
+            async with http.stream(
                 spec.method,
-                str(spec.url),
+                target.url,
                 params=None if has_body else _query_params(arguments),
                 content=body.encode() if has_body else None,
-                headers=headers,
+                headers={**headers, **target.headers},
+                extensions=target.extensions,
                 timeout=timeout_s,
-            ) as response,
-        ):
-            raw, truncated = await _read_capped(response)
+                follow_redirects=False,
+            ) as response:
+                raw, truncated = await _read_capped(response)
+    except EgressRefused as exc:
+        logger.warning("webhook tool %s refused: %s", spec.name, exc)
+        return False, error_content("the tool's URL is not allowed by the server's egress policy")
     except (TimeoutError, httpx.TimeoutException):
         logger.warning("webhook tool %s timed out after %.1f s", spec.name, timeout_s)
         return False, error_content(f"the tool did not answer within {timeout_s:g} seconds")
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, OSError) as exc:  # OSError: the name does not resolve
         logger.warning("webhook tool %s could not be reached: %s", spec.name, type(exc).__name__)
         return False, error_content("the tool could not be reached")
     text = raw.decode(response.encoding or "utf-8", errors="replace")

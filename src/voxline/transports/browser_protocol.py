@@ -95,7 +95,7 @@ def parse_client_text(raw: str) -> ClientMessage:
         raise BrowserProtocolError(f"frame too large: at most {MAX_FRAME_BYTES} bytes")
     try:
         payload = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: deeply nested arrays or objects
         raise BrowserProtocolError("a text frame must be a JSON object") from None
     if not isinstance(payload, dict):
         raise BrowserProtocolError("a text frame must be a JSON object")
@@ -140,7 +140,7 @@ def event_message(event: CallEvent) -> str:
 def _describe(kind: str, exc: ValidationError) -> str:
     error = exc.errors()[0]
     if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
-        return f"unknown message type {kind!r}: expected one of {_TYPES}"
+        return f"unknown message type {kind[:40]!r}: expected one of {_TYPES}"
     field = ".".join(str(part) for part in error["loc"][1:])
     where = f" {field}" if field else ""
     return f"invalid {kind} message:{where} {error['msg']}"

@@ -22,6 +22,7 @@ from voxline.runtime.transport import (
 from voxline.telephony.twilio.media import (
     SAMPLE_RATE,
     DtmfMessage,
+    MalformedMessage,
     MarkMessage,
     MediaMessage,
     MediaStreamError,
@@ -37,6 +38,18 @@ from voxline.telephony.twilio.rest import TwilioApiError, TwilioRestClient, dial
 logger = logging.getLogger(__name__)
 
 _MAX_BAD_MESSAGES_LOGGED = 5
+
+
+async def receive_text_frame(websocket: WebSocket) -> str:
+    """The next frame's text. MalformedMessage for a binary frame (Twilio sends text only);
+    WebSocketDisconnect once the socket closes."""
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+    text = message.get("text")
+    if not isinstance(text, str):
+        raise MalformedMessage("a binary frame (Twilio sends text frames only)")
+    return text
 
 
 class TwilioMediaTransport:
@@ -72,13 +85,11 @@ class TwilioMediaTransport:
     async def events(self) -> AsyncIterator[InboundEvent]:
         while True:
             try:
-                raw = await self._ws.receive_text()
+                message = parse_inbound(await receive_text_frame(self._ws))
             except (WebSocketDisconnect, RuntimeError):
                 self._closed = True
                 yield HangupIn("disconnected")
                 return
-            try:
-                message = parse_inbound(raw)
             except MediaStreamError as exc:
                 self._note_bad_message(exc)
                 continue
@@ -141,3 +152,7 @@ class TwilioMediaTransport:
         self._bad_messages += 1
         if self._bad_messages <= _MAX_BAD_MESSAGES_LOGGED:
             logger.warning("ignoring a bad media-stream message on %s: %s", self._stream_sid, exc)
+        elif self._bad_messages == _MAX_BAD_MESSAGES_LOGGED + 1:
+            logger.warning(
+                "more bad media-stream messages on %s: no longer logged", self._stream_sid
+            )

@@ -28,3 +28,8 @@ async def collect(session: LlmSession, request: LlmRequest) -> list[LlmEvent]:
 
 def text_of(events: list[LlmEvent]) -> str:
     return "".join(event.text for event in events if isinstance(event, TextDelta))
+
+
+@pytest.fixture(autouse=True)
+def _local_fakes(loopback_egress: None) -> None:
+    """The fakes here listen on 127.0.0.1."""

@@ -19,6 +19,8 @@ from typing import Any
 MULAW_ENCODING = "audio/x-mulaw"
 SAMPLE_RATE = 8000
 DTMF_DIGITS = frozenset("0123456789*#ABCD")
+# Counters fit in 64 bits; a longer digit string is garbage (and slow to convert).
+_MAX_INT_DIGITS = 20
 
 
 class MediaStreamError(ValueError):
@@ -340,7 +342,12 @@ def _int(msg: dict[str, Any], key: str) -> int:
     value = msg.get(key)
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.isascii() and value.isdigit():
+    if (
+        isinstance(value, str)
+        and value.isascii()
+        and value.isdigit()
+        and len(value) <= _MAX_INT_DIGITS
+    ):
         return int(value)
     raise MalformedMessage(f"{key!r} must be a non-negative integer, got {value!r}")
 
@@ -348,5 +355,5 @@ def _int(msg: dict[str, Any], key: str) -> int:
 def _payload(media: dict[str, Any]) -> bytes:
     try:
         return base64.b64decode(_str(media, "payload"), validate=True)
-    except binascii.Error as exc:
+    except (binascii.Error, ValueError) as exc:  # ValueError: non-ASCII text
         raise MalformedMessage(f"media payload is not base64: {exc}") from None
