@@ -12,7 +12,18 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from voxline import __version__
-from voxline.api import agents, browser, debug, health, instances, secrets, sessions, twilio
+from voxline.api import (
+    agents,
+    browser,
+    debug,
+    health,
+    instances,
+    secrets,
+    sessions,
+    tasks,
+    twilio,
+    twilio_tasks,
+)
 from voxline.api.errors import install_error_handlers
 from voxline.app_state import AppState
 from voxline.config import Settings
@@ -22,6 +33,9 @@ _ROUTERS: tuple[APIRouter, ...] = (
     agents.router,
     instances.router,
     twilio.router,
+    twilio_tasks.router,
+    tasks.tasks_router,
+    tasks.batches_router,
     sessions.router,
     secrets.router,
     debug.router,

@@ -21,6 +21,7 @@ import httpx
 from voxline.agent_spec import AgentSpec
 from voxline.audio.silero_vad import preload_silero
 from voxline.calls.credentials import CallCredentials
+from voxline.calls.live import LiveCalls
 from voxline.calls.webhooks import SessionWebhooks
 from voxline.config import Settings
 from voxline.providers.base import ProviderError, ProviderSet
@@ -35,7 +36,8 @@ from voxline.store.database import Database
 from voxline.store.instances import get_instance, memory_notes
 from voxline.store.models import Workspace
 from voxline.store.recorder import StoreRecorder
-from voxline.store.session_state import SessionStatus
+from voxline.store.session_state import Direction, SessionStatus
+from voxline.store.tasks import task_variables
 from voxline.store.types import utcnow
 from voxline.telephony.twilio.rest import TwilioRestClient
 from voxline.tools import ToolRunner
@@ -70,6 +72,7 @@ class CallEngine:
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
         self.twilio = _twilio_client(settings, self.http)
         self.webhooks = SessionWebhooks(self.http)
+        self.live = LiveCalls()
         self._calls: set[asyncio.Task[object]] = set()
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -117,6 +120,8 @@ class CallEngine:
                 instance = await get_instance(db, row.workspace_id, row.instance_id)
                 variables = dict(instance.variables)
                 memory = tuple(note.text for note in memory_notes(instance))
+            if row.direction == Direction.OUTBOUND.value:
+                variables.update(await task_variables(db, row.id))
             workspace = await db.get_one(Workspace, row.workspace_id)
             spec = agent_spec(agent)
             return CallSetup(
@@ -199,9 +204,11 @@ class CallEngine:
         )
         setup_ms = 0.0 if stream_started is None else (time.monotonic() - stream_started) * 1000
         outcome: CallOutcome | None = None
+        self.live.add(setup.session_id, runtime)
         try:
             outcome = await runtime.run()
         finally:
+            self.live.remove(setup.session_id, runtime)
             # Runs on cancellation (server shutdown) too: nothing already said is lost.
             await asyncio.shield(recorder.aclose())
             await asyncio.shield(marking)

@@ -69,7 +69,14 @@ from voxline.tools import EndCall, ToolRunner, Transfer
 logger = logging.getLogger(__name__)
 
 EndReason = Literal[
-    "caller_hangup", "agent_hangup", "transferred", "idle_timeout", "max_duration", "error"
+    "caller_hangup",
+    "agent_hangup",
+    "transferred",
+    "idle_timeout",
+    "max_duration",
+    "error",
+    "voicemail",
+    "machine_detected",
 ]
 _NO_VARIABLES: Mapping[str, str] = MappingProxyType({})
 _JOURNAL_DRAIN_S = 10.0
@@ -810,6 +817,25 @@ class AgentRuntime:
         self._resume = None
         message = self._limits.max_duration_message
         await self._say(message, kind="goodbye", end_reason="max_duration")
+
+    # --- acting on the call from outside (machine verdicts of outbound calls) ---------------
+
+    async def hang_up_now(self, reason: EndReason) -> bool:
+        """End the call now; False if it is not running (not started yet, or over)."""
+        if self._group is None or self._finished.is_set():
+            return False
+        await self._hang_up(reason)
+        return True
+
+    async def say_then_hang_up(self, text: str, reason: EndReason) -> bool:
+        """Cut off whatever is playing, speak `text` in full, then hang up with `reason`;
+        False if the call is not running."""
+        if self._group is None or self._finished.is_set():
+            return False
+        self._discard_turn()
+        self._resume = None
+        await self._say(text, kind="message", end_reason=reason)
+        return True
 
 
 def _ignore_result(future: asyncio.Future[str]) -> None:
