@@ -27,6 +27,7 @@ from voxline.api import (
 from voxline.api.errors import install_error_handlers
 from voxline.app_state import AppState
 from voxline.config import Settings
+from voxline.dispatch.dispatcher import Dispatcher
 
 _ROUTERS: tuple[APIRouter, ...] = (
     health.router,
@@ -62,11 +63,20 @@ def create_app(settings: Settings | None = None, *, server_process: bool = False
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = await AppState.start(resolved)
         app.state.voxline = state
+        dispatcher = None
+        if resolved.dispatcher_enabled:
+            engine = state.engine
+            dispatcher = Dispatcher(
+                resolved, state.database, engine.twilio, engine.http, engine.live
+            )
+            dispatcher.start()
         if server_process:
             _tune_garbage_collector()
         try:
             yield
         finally:
+            if dispatcher is not None:
+                await dispatcher.aclose()
             await state.aclose()
 
     app = FastAPI(

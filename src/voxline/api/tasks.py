@@ -63,9 +63,7 @@ IdempotencyKey = Annotated[
 
 class CallingWindowIn(ApiModel):
     timezone: str = Field(description="The callee's IANA time zone, e.g. America/New_York.")
-    days: list[Day] = Field(
-        default_factory=lambda: list(DAYS), min_length=1
-    )
+    days: list[Day] = Field(default_factory=lambda: list(DAYS), min_length=1)
     start: str = Field(pattern=r"^\d\d:\d\d$", description="HH:MM local time the window opens.")
     end: str = Field(
         pattern=r"^\d\d:\d\d$",

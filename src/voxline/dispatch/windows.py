@@ -38,9 +38,7 @@ class CallingWindow:
             raise ValueError("a calling window's start and end must differ")
 
     @classmethod
-    def parse(
-        cls, timezone: str, days: Sequence[str], start: str, end: str
-    ) -> CallingWindow:
+    def parse(cls, timezone: str, days: Sequence[str], start: str, end: str) -> CallingWindow:
         """From the API's strings (`HH:MM`); ValueError naming what is wrong."""
         return cls(timezone, tuple(days), _hhmm(start, "start"), _hhmm(end, "end"))
 
