@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -146,7 +147,7 @@ async def test_an_attempt_orphaned_before_its_create_is_dialed_again(
     await dispatcher.run_once()
     await dispatcher.wait_for_creates()
     assert len(fake.creates) == 1
-    task_row, (attempt,) = await _task(database, task_id)
+    _task_row, (attempt,) = await _task(database, task_id)
     assert attempt.number == 1 and attempt.call_sid is not None
 
 
@@ -198,7 +199,7 @@ async def test_creates_are_paced_at_the_accounts_rate(
     await _tasks(database, agent, 5)
     claims = await dispatcher.run_once()
     slots = [claim.slot for claim in claims]
-    gaps = [(b - a).total_seconds() for a, b in zip(slots, slots[1:], strict=False)]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(slots)]
     assert len(claims) == 5
     assert all(abs(gap - 0.01) < 1e-6 for gap in gaps)
 
