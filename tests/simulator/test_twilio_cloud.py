@@ -10,11 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import re
+import signal
 import socket
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -30,6 +35,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
+import voxline
 from voxline.audio.mulaw import decode_mulaw, encode_mulaw
 from voxline.providers.base import Pcm16
 from voxline.simulator.twilio_cloud import (
@@ -88,13 +94,22 @@ class Received:
 class VoxlineStub:
     """voxline's side of outbound calls, reduced to what Twilio sees of it."""
 
-    def __init__(self, auth_token: str, *, close_after_greeting: bool = False) -> None:
+    def __init__(
+        self,
+        auth_token: str,
+        *,
+        close_after_greeting: bool = False,
+        public_base_url: str | None = None,
+    ) -> None:
         self.validator = RequestValidator(auth_token)
         self.close_after_greeting = close_after_greeting
+        self.public_base_url = public_base_url
+        self.twiml: str | None = None
         self.received: list[Received] = []
         self.streams: list[StreamLog] = []
         self.stream_started = asyncio.Event()
-        self.initiated = asyncio.Event()
+        self.ringing = asyncio.Event()
+        self._changed = asyncio.Event()
         self.base_url = ""
         self.app = Starlette(
             routes=[
@@ -105,7 +120,8 @@ class VoxlineStub:
         )
 
     def url(self, path: str) -> str:
-        return self.base_url + path
+        """Where Twilio is told to send requests: the public URL when there is one."""
+        return (self.public_base_url or self.base_url) + path
 
     def of(self, prefix: str) -> list[Received]:
         return [r for r in self.received if r.path.startswith(prefix)]
@@ -113,25 +129,31 @@ class VoxlineStub:
     async def _record(self, request: Request) -> Received:
         body = (await request.body()).decode()
         params = dict(parse_qsl(body)) if request.method == "POST" else {}
-        valid = self.validator.validate(
-            str(request.url), params, request.headers.get("X-Twilio-Signature", "")
-        )
+        url = self.url(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
+        valid = self.validator.validate(url, params, request.headers.get("X-Twilio-Signature", ""))
         received = Received(request.url.path, params or dict(request.query_params), valid)
         self.received.append(received)
+        self._changed.set()
+        self._changed = asyncio.Event()
         return received
+
+    async def changed(self) -> None:
+        """Wait for the next request."""
+        await self._changed.wait()
 
     async def _connect(self, request: Request) -> Response:
         received = await self._record(request)
         if not received.valid:
             return Response(status_code=403)
-        stream_url = self.base_url.replace("http://", "ws://") + "/stream"
-        twiml = connect_stream_twiml(stream_url, {"relay": "relay-" + request.path_params["task"]})
+        stream_url = self.url("/stream").replace("http", "ws", 1)
+        relay = {"relay": "relay-" + request.path_params["task"]}
+        twiml = self.twiml or connect_stream_twiml(stream_url, relay)
         return Response(twiml, media_type="application/xml")
 
     async def _status(self, request: Request) -> Response:
         received = await self._record(request)
-        if received.params.get("CallStatus") == "initiated":
-            self.initiated.set()
+        if received.params.get("CallStatus") == "ringing":
+            self.ringing.set()
         return Response(status_code=204 if received.valid else 403)
 
     async def _stream(self, ws: WebSocket) -> None:
@@ -364,7 +386,8 @@ async def test_async_detect_message_end_posts_the_verdict_after_the_beep() -> No
     ("outcome", "verdict"), [("voicemail", "machine_start"), ("answer", "human")]
 )
 async def test_async_enable_posts_an_early_verdict(outcome: str, verdict: str) -> None:
-    async with _world(outcomes={"+15550000007": outcome}) as (cloud, stub):
+    callee = Callee(greeting=_tone(0.2, hz=200), record_seconds=0.1, turn_silence_ms=150)
+    async with _world(outcomes={"+15550000007": outcome}, callee=callee) as (cloud, stub):
         await _placed(
             cloud,
             stub,
@@ -390,7 +413,7 @@ async def test_async_enable_posts_an_early_verdict(outcome: str, verdict: str) -
 async def test_without_async_amd_the_verdict_comes_with_the_twiml_fetch(
     outcome: str, detection: str, verdict: str
 ) -> None:
-    callee = Callee(record_seconds=0.1, turn_silence_ms=150)
+    callee = Callee(greeting=_tone(0.2, hz=200), record_seconds=0.1, turn_silence_ms=150)
     async with _world(outcomes={"+15550000008": outcome}, callee=callee) as (cloud, stub):
         sid = await _placed(cloud, stub, "+15550000008", MachineDetection=detection)
 
@@ -456,12 +479,12 @@ async def test_hanging_up_while_ringing_cancels_the_call() -> None:
     async with _world(timing=Timing(ring=5)) as (cloud, stub):
         response = await _create(cloud, stub, "+15550000013")
         sid = response.json()["sid"]
-        await asyncio.wait_for(stub.initiated.wait(), 5)
+        await asyncio.wait_for(stub.ringing.wait(), 5)
         async with TwilioRestClient(cloud.account_sid, cloud.auth_token, cloud.base_url) as rest:
             await rest.hang_up(sid)
         await cloud.wait_ended(sid, timeout=5)
 
-    assert _statuses(cloud, sid) == ["initiated", "canceled"]
+    assert _statuses(cloud, sid) == ["initiated", "ringing", "canceled"]
     assert cloud.status_callbacks(sid)[-1].params["SipResponseCode"] == "487"
 
 
@@ -493,6 +516,17 @@ async def test_a_refused_twiml_fetch_ends_the_call() -> None:
 
     assert cloud.calls[sid].errors and "403" in cloud.calls[sid].errors[0]
     assert stub.streams == []
+    assert _statuses(cloud, sid)[-1] == "completed"
+
+
+async def test_twiml_without_a_stream_ends_the_call_once_run() -> None:
+    hang_up = "<Response><Say>Sorry, the task was canceled.</Say><Hangup/></Response>"
+    async with _world() as (cloud, stub):
+        stub.twiml = hang_up
+        sid = await _placed(cloud, stub, "+15550000026")
+
+    call = cloud.calls[sid]
+    assert (call.twiml, call.errors, call.streams) == ([hang_up], [], [])
     assert _statuses(cloud, sid)[-1] == "completed"
 
 
@@ -583,7 +617,10 @@ async def test_voxline_s_rest_client_creates_calls_here() -> None:
 
 
 async def test_the_official_client_lists_with_filters_across_pages() -> None:
-    async with _world(outcomes={"+15550000024": "busy"}) as (cloud, stub):
+    async with _world(default_outcome="busy", outcomes={"+15550000024": "failed"}) as (
+        cloud,
+        stub,
+    ):
         sids = [await _placed(cloud, stub, "+15550000023", task=f"t{i}") for i in range(5)]
         await _placed(cloud, stub, "+15550000024")
         client = Client(cloud.account_sid, cloud.auth_token)
@@ -593,18 +630,18 @@ async def test_the_official_client_lists_with_filters_across_pages() -> None:
             day = cloud.calls[sids[0]].date_created.date()
             paged = client.calls.list(to="+15550000023", from_=FROM, page_size=2)
             since = client.calls.list(to="+15550000023", start_time_after=day)
-            busy = client.calls.list(status="busy")
-            return [c.sid for c in paged], [c.sid for c in since], [c.to for c in busy]
+            failed = client.calls.list(status="failed")
+            return [c.sid for c in paged], [c.sid for c in since], [c.to for c in failed]
 
-        paged, since, busy = await asyncio.to_thread(listing)
+        paged, since, failed = await asyncio.to_thread(listing)
 
     assert paged == sids[::-1]  # newest first, over three pages
     assert sorted(since) == sorted(sids)
-    assert busy == ["+15550000024"]
+    assert failed == ["+15550000024"]
 
 
 async def test_list_pages_link_with_next_page_uri() -> None:
-    async with _world() as (cloud, stub):
+    async with _world(default_outcome="busy") as (cloud, stub):
         for i in range(3):
             await _placed(cloud, stub, "+15550000025", task=f"t{i}")
         async with httpx.AsyncClient(
@@ -651,3 +688,57 @@ def test_command_line_outcomes_parse() -> None:
     assert _parse_outcome("+15550001111=busy,answer") == ("+15550001111", ["busy", "answer"])
     with pytest.raises(Exception, match="unknown outcome"):
         _parse_outcome("+15550001111=maybe")
+
+
+async def test_the_command_line_simulator_serves_a_server_behind_a_public_url() -> None:
+    token = "cli-token"
+    account = "AC" + "1" * 32
+    stub = VoxlineStub(token, public_base_url="https://voice.example.com")
+    async with _serve(stub.app) as local_url:
+        stub.base_url = local_url
+        env = {**os.environ, "PYTHONPATH": str(Path(voxline.__file__).parents[1])}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "voxline.simulator.twilio_cloud",
+            *("--port", "0", "--server", local_url, "--auth-token", token),
+            *("--account-sid", account, "--ring-seconds", "0.05"),
+            *("--outcome", "+15550000031=busy"),
+            stdout=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        assert process.stdout is not None
+        try:
+            banner = (await asyncio.wait_for(process.stdout.readline(), 30)).decode()
+            base_url = re.search(r"at (http://127\.0\.0\.1:\d+)", banner)
+            assert base_url is not None, banner
+            async with TwilioRestClient(account, token, base_url[1]) as rest:
+                for to in ("+15550000030", "+15550000031"):
+                    await rest.create_call(
+                        to=to,
+                        from_=FROM,
+                        url=stub.url("/connect/cli"),
+                        status_callback=stub.url("/status/cli"),
+                        status_callback_events=ALL_EVENTS,
+                    )
+            async with asyncio.timeout(15):
+                while (
+                    len(
+                        [
+                            r
+                            for r in stub.of("/status/")
+                            if r.params["CallStatus"] in ("completed", "busy")
+                        ]
+                    )
+                    < 2
+                ):
+                    await stub.changed()
+        finally:
+            process.send_signal(signal.SIGINT)
+            returncode = await asyncio.wait_for(process.wait(), 10)
+
+    assert returncode == 0
+    assert stub.received and all(r.valid for r in stub.received)  # signed for the public URL
+    assert stub.streams[0].stopped  # the stream went to the local server too
+    finals = {r.params["To"]: r.params["CallStatus"] for r in stub.of("/status/")}
+    assert finals == {"+15550000030": "completed", "+15550000031": "busy"}

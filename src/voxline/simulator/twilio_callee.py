@@ -52,12 +52,13 @@ class Outcome(enum.StrEnum):
 class Timing:
     """Delays in seconds, short by default so tests run fast.
 
-    `ring`: from initiated to ringing and from ringing to the answer (a ring longer than the
-    create's `Timeout` is a no-answer); `no_answer`: how long a `no-answer` number rings
-    (None: the create's `Timeout`, as Twilio); `amd`: from the answer to a machine detection
-    verdict that needs no greeting (`human`, `machine_start`).
+    `dial`: from initiated to ringing (or to busy, failed); `ring`: from ringing to the
+    answer (a ring longer than the create's `Timeout` is a no-answer); `no_answer`: how long
+    a `no-answer` number rings (None: the create's `Timeout`, as Twilio); `amd`: from the
+    answer to a machine detection verdict that needs no greeting (`human`, `machine_start`).
     """
 
+    dial: float = 0.02
     ring: float = 0.02
     no_answer: float | None = 0.1
     amd: float = 0.05
@@ -160,13 +161,12 @@ class CallPlayer:
             self._end(CallStatus.CANCELED, 487)
             return
         self._move(CallStatus.INITIATED, "initiated")
+        if await self._hung_up_within(timing.dial):
+            self._end(CallStatus.CANCELED, 487)
+            return
         if self._outcome in (Outcome.BUSY, Outcome.FAILED):
-            await asyncio.sleep(timing.ring)
             busy = self._outcome is Outcome.BUSY
             self._end(CallStatus.BUSY if busy else CallStatus.FAILED, 486 if busy else 503)
-            return
-        if await self._hung_up_within(timing.ring):
-            self._end(CallStatus.CANCELED, 487)
             return
         self._move(CallStatus.RINGING, "ringing")
         timeout = float(call.request.timeout)
@@ -199,16 +199,17 @@ class CallPlayer:
             else:
                 await asyncio.sleep(self._timing.amd)
             self._call.answered_by = _verdict(detection, machine)
-        twiml = request.twiml
+        twiml = request.twiml or await self._fetch_twiml()
         if twiml is None:
-            twiml = await self._fetch_twiml()
-            if twiml is None:
-                return
+            return
         beeped = asyncio.Event()
         amd = asyncio.create_task(self._async_amd(machine, beeped))
         try:
-            while twiml is not None:
-                twiml = await self._stream(twiml, machine=machine, greeted=greeted, beeped=beeped)
+            next_twiml: str | None = twiml
+            while next_twiml is not None:
+                next_twiml = await self._stream(
+                    next_twiml, machine=machine, greeted=greeted, beeped=beeped
+                )
                 greeted = True
         finally:
             amd.cancel()
@@ -218,8 +219,12 @@ class CallPlayer:
     async def _stream(
         self, twiml: str, *, machine: bool, greeted: bool, beeped: asyncio.Event
     ) -> str | None:
-        """Run one `<Connect><Stream>`; returns TwiML the call was redirected to, if any."""
+        """Run one TwiML document: a `<Connect><Stream>` until someone ends it; returns the
+        TwiML the call was redirected to meanwhile, if any."""
         call = self._call
+        call.twiml.append(twiml)
+        if "<Stream" not in twiml:
+            return None  # <Hangup/>, <Say>, <Dial>: the call ends once it has run
         try:
             url, relay = parse_connect_twiml(twiml)
         except DialError as exc:
@@ -261,10 +266,7 @@ class CallPlayer:
         redirected = call.redirected.is_set() and not call.hang_up_requested.is_set()
         # Twilio sends `stop` whenever the call leaves the stream, whoever ended it.
         await stream.hang_up()
-        if redirected and call.redirects:
-            twiml = call.redirects[-1]
-            return twiml if "<Stream" in twiml else None
-        return None
+        return call.redirects[-1] if redirected and call.redirects else None
 
     # --- the callee ----------------------------------------------------------------------------
 

@@ -152,7 +152,8 @@ class CallRequest:
 
 @dataclass(eq=False)
 class OutboundCall:
-    """A call created through the simulated Calls API. `streams` are its media streams as
+    """A call created through the simulated Calls API. `twiml` holds each TwiML document it
+    ran (fetched, given at create, redirected to); `streams` are its media streams as
     the callee saw them (what was heard, marks, clears); `errors` what went wrong on the
     server's side (a TwiML fetch refused, a stream that would not open); `ended` is set once
     its last callback went out."""
@@ -167,6 +168,7 @@ class OutboundCall:
     end_time: datetime | None = None
     answered_by: str | None = None
     sip_response_code: int | None = None
+    twiml: list[str] = field(default_factory=list)
     redirects: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     streams: list[SimulatedTwilioCall] = field(default_factory=list)
