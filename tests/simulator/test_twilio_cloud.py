@@ -509,6 +509,24 @@ async def test_a_redirect_stops_the_stream_and_ends_the_call_after_the_dial() ->
     assert _statuses(cloud, sid)[-1] == "completed"
 
 
+async def test_a_redirect_to_another_stream_opens_it() -> None:
+    async with _world(callee=Callee(reply_timeout=30, max_seconds=30)) as (cloud, stub):
+        sid = (await _create(cloud, stub, "+15550000027")).json()["sid"]
+        await asyncio.wait_for(stub.stream_started.wait(), 5)
+        stub.stream_started.clear()
+        twiml = connect_stream_twiml(stub.url("/stream").replace("http", "ws", 1), {"relay": "r2"})
+        async with TwilioRestClient(cloud.account_sid, cloud.auth_token, cloud.base_url) as rest:
+            await rest.redirect(sid, twiml)
+            await asyncio.wait_for(stub.stream_started.wait(), 5)
+            await rest.hang_up(sid)
+        await cloud.wait_ended(sid, timeout=5)
+
+    first, second = stub.streams
+    assert first.stopped and second.stopped
+    assert second.start is not None and second.start.custom_parameters == {"relay": "r2"}
+    assert _statuses(cloud, sid)[-1] == "completed"
+
+
 async def test_a_refused_twiml_fetch_ends_the_call() -> None:
     async with _world() as (cloud, stub):
         stub.validator = RequestValidator("another token")
@@ -675,12 +693,12 @@ async def test_cps_paces_dialing_and_live_calls_are_counted() -> None:
         await cloud.wait_all_ended(timeout=15)
 
     assert [r.status_code for r in responses] == [201] * 4
-    initiated = sorted(
-        r.sent_at for r in cloud.callbacks if r.params.get("CallStatus") == "initiated"
-    )
-    assert initiated[-1] - initiated[0] >= 0.29  # 4 calls at 10 per second
+    dialed = sorted(call.start_time for call in cloud.calls.values() if call.start_time)
+    assert (dialed[-1] - dialed[0]).total_seconds() >= 0.28  # 4 calls at 10 per second
     assert cloud.max_creates_per_second() == 4  # creates are queued, never refused
     assert cloud.max_live == 4
+    queued = sorted(int(call.resource()["queue_time"]) for call in cloud.calls.values())
+    assert queued[0] == 0 and queued[-1] >= 290
     assert cloud.live_history[-1][1] == 0
 
 

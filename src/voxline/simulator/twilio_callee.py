@@ -144,8 +144,7 @@ class CallPlayer:
             logger.exception("simulated call %s failed", call.sid)
             call.errors.append(f"simulator error: {exc!r}")
             if not call.status.terminal:
-                failed = CallStatus.COMPLETED if call.answer_time else CallStatus.FAILED
-                self._end(failed, 500)
+                self._end(_cut_off(call.status), 500)
         finally:
             for stream in call.streams:
                 with contextlib.suppress(Exception):
@@ -193,11 +192,12 @@ class CallPlayer:
         greeted = False
         if detection is not None and not request.async_amd:
             # Twilio holds the TwiML fetch until detection decides.
-            if machine and detection == "DetectMessageEnd":
-                await asyncio.sleep(_seconds(self._callee.greeting) + _seconds(self._callee.beep))
-                greeted = True
-            else:
-                await asyncio.sleep(self._timing.amd)
+            greeted = machine and detection == "DetectMessageEnd"
+            wait = self._timing.amd
+            if greeted:
+                wait = _seconds(self._callee.greeting) + _seconds(self._callee.beep)
+            if await self._hung_up_within(wait):
+                return
             self._call.answered_by = _verdict(detection, machine)
         twiml = request.twiml or await self._fetch_twiml()
         if twiml is None:
@@ -223,7 +223,8 @@ class CallPlayer:
         TwiML the call was redirected to meanwhile, if any."""
         call = self._call
         call.twiml.append(twiml)
-        if "<Stream" not in twiml:
+        call.redirected.clear()
+        if call.hang_up_requested.is_set() or "<Stream" not in twiml:
             return None  # <Hangup/>, <Say>, <Dial>: the call ends once it has run
         try:
             url, relay = parse_connect_twiml(twiml)
@@ -246,7 +247,6 @@ class CallPlayer:
             script = self._answering_machine(stream, greeted, beeped)
         else:
             script = self._person(stream)
-        call.redirected.clear()
         waits = {
             asyncio.create_task(script),
             asyncio.create_task(call.hang_up_requested.wait()),
@@ -404,6 +404,13 @@ class CallPlayer:
         except TimeoutError:
             return False
         return True
+
+
+def _cut_off(status: CallStatus) -> CallStatus:
+    """How a call ends when the simulator itself fails in `status`."""
+    if status is CallStatus.QUEUED:
+        return CallStatus.CANCELED
+    return CallStatus.COMPLETED if status is CallStatus.IN_PROGRESS else CallStatus.FAILED
 
 
 def _verdict(detection: str, machine: bool) -> str:

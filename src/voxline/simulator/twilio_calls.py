@@ -162,6 +162,7 @@ class OutboundCall:
     request: CallRequest
     sid: str = field(default_factory=lambda: "CA" + secrets.token_hex(16))
     status: CallStatus = CallStatus.QUEUED
+    queue_seconds: float = 0.0
     date_created: datetime = field(default_factory=lambda: datetime.now(UTC))
     start_time: datetime | None = None
     answer_time: datetime | None = None
@@ -226,6 +227,6 @@ class OutboundCall:
             "price_unit": "USD",
             "answered_by": self.answered_by,
             "parent_call_sid": None,
-            "queue_time": "0",
+            "queue_time": str(round(self.queue_seconds * 1000)),
             "uri": f"/{API_VERSION}/Accounts/{self.account_sid}/Calls/{self.sid}.json",
         }

@@ -291,7 +291,9 @@ class TwilioCloud:
             code, message = _REFUSALS[outcome]
             raise CreateRefused(400, code, message.format(to=request.to))
         assert self._sender is not None
-        call = OutboundCall(account_sid=self.account_sid, request=request)
+        call = OutboundCall(
+            account_sid=self.account_sid, request=request, queue_seconds=self._dial_delay()
+        )
         self.calls[call.sid] = call
         self._count_live(call.sid, started=True)
         player = CallPlayer(
@@ -300,7 +302,7 @@ class TwilioCloud:
             self._spoken[id(self._callees.get(request.to, self._callee))],
             self._timing,
             self._sender,
-            dial_delay=self._dial_delay(),
+            dial_delay=call.queue_seconds,
             stream_target=self._stream_target,
             on_end=lambda ended: self._count_live(ended.sid, started=False),
         )
