@@ -20,7 +20,7 @@ async def test_health_is_ok(anonymous: httpx.AsyncClient) -> None:
 async def test_ready_reports_the_schema_revision(anonymous: httpx.AsyncClient) -> None:
     response = await anonymous.get("/ready")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "revision": "0002"}
+    assert response.json() == {"status": "ready", "revision": "0003"}
 
 
 async def test_ready_is_503_when_migrations_are_not_at_head(

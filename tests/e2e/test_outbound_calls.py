@@ -60,7 +60,11 @@ def agent_id(server: RunningServer) -> str:
             "provider": "scripted",
             "firstTokenMs": 20,
             "rules": [
-                {"match": "works", "say": "Great, see you then. Goodbye!", "tool": {"name": "end_call"}}
+                {
+                    "match": "works",
+                    "say": "Great, see you then. Goodbye!",
+                    "tool": {"name": "end_call"},
+                }
             ],
         },
     )
@@ -88,7 +92,9 @@ def _get(server: RunningServer, path: str) -> dict[str, Any]:
         return body
 
 
-def _wait(server: RunningServer, task_id: str, *statuses: str, timeout: float = 30.0) -> dict[str, Any]:
+def _wait(
+    server: RunningServer, task_id: str, *statuses: str, timeout: float = 30.0
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         task = _get(server, f"/v1/tasks/{task_id}")
@@ -116,7 +122,9 @@ def test_an_answered_call_holds_the_conversation(server: RunningServer, agent_id
     assert attempt["callSid"].startswith("CA") and attempt["status"] == "completed"
     assert attempt["durationSeconds"] is not None
     transcript = _transcript(server, attempt["sessionId"])
-    said = [(item["role"], item["text"]) for item in transcript if item["role"] in ("agent", "caller")]
+    said = [
+        (item["role"], item["text"]) for item in transcript if item["role"] in ("agent", "caller")
+    ]
     # The callee hears the agent's first message first, without having to speak.
     assert said[0] == ("agent", GREETING)
     assert ("caller", "yes that works for me") in said
