@@ -66,7 +66,8 @@ class Settings(BaseSettings):
         ge=1,
         le=3600,
         description="How long a dispatcher owns an attempt whose call it is creating; after "
-        "that the attempt is reconciled against Twilio by any process.",
+        "that the attempt is reconciled against Twilio by any process. Keep it above the "
+        "longest Twilio create request (10 s timeout, plus retries of refused connections).",
     )
     dispatch_stale_call_seconds: float = Field(
         default=120.0,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -31,6 +32,8 @@ class Call:
 @dataclass
 class FakeCalls:
     creates: list[list[tuple[str, str]]] = field(default_factory=list)
+    create_times: list[float] = field(default_factory=list)
+    """`time.monotonic()` of each create request."""
     calls: dict[str, Call] = field(default_factory=dict)
     hangups: list[str] = field(default_factory=list)
     errors: dict[str, list[tuple[int, int, str]]] = field(default_factory=dict)
@@ -70,6 +73,7 @@ class FakeCalls:
 
     def _create(self, form: list[tuple[str, str]]) -> httpx.Response:
         self.creates.append(form)
+        self.create_times.append(time.monotonic())
         values = dict(form)
         queued = self.errors.get(values["To"])
         if queued:

@@ -128,12 +128,12 @@ class Dispatcher:
                 horizon=_HORIZON,
                 lease=self._lease,
                 now=now,
+                in_flight=len(self._creates),
             )
 
     async def _create(self, twilio: TwilioRestClient, claim: Claim) -> None:
-        delay = (claim.slot - utcnow()).total_seconds()
-        if delay > 0:
-            await asyncio.sleep(delay)
+        if not await self._await_slot(claim):
+            return
         base = self._settings.resolved_public_base_url()
         status_url = f"{base}/v1/sessions/twilio/task/{claim.task_id}/status"
         detection = _MACHINE_DETECTION.get(claim.machine_detection)
@@ -157,6 +157,30 @@ class Dispatcher:
             return
         if await self._created(claim, info.sid):
             await hang_up(twilio, info.sid)
+
+    async def _await_slot(self, claim: Claim) -> bool:
+        """Wait for the create's slot in the shared pace; False if the attempt is no longer
+        ours to create (its task canceled, or reconciled by another process)."""
+        async with self._database.transaction() as db:
+            task = await task_store.get_task(db, claim.task_id, for_update=True)
+            if task.cancel_requested:
+                await _cancel_unplaced(db, task, claim.number)
+                return False
+            slot = await dispatch_queue.confirm_slot(
+                db,
+                owner=self.owner,
+                account=self._account,
+                claim=claim,
+                calls_per_second=self._settings.twilio_calls_per_second,
+                lease=self._lease,
+                now=utcnow(),
+            )
+        if slot is None:
+            return False
+        delay = (slot - utcnow()).total_seconds()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return True
 
     async def _created(self, claim: Claim, call_sid: str) -> bool:
         """Record the CallSid; True if the task was canceled meanwhile (hang it up)."""
@@ -302,6 +326,13 @@ async def _forget_attempt(
         backoff = min(_MAX_THROTTLE_BACKOFF_S, 0.5 * 2 ** min(task.throttled, 10))
     task_store.set_task_status(task, TaskStatus.WAITING)
     task.next_attempt_at = utcnow() + timedelta(seconds=backoff)
+
+
+async def _cancel_unplaced(db: AsyncSession, task: TaskRow, number: int) -> None:
+    """The task was canceled before its call was placed: the attempt ends unplaced."""
+    attempt = await db.get(TaskAttemptRow, (task.id, number), with_for_update=True)
+    if attempt is not None and not AttemptStatus(attempt.status).is_terminal:
+        await end_attempt(db, task, attempt, AttemptStatus.CANCELED, utcnow())
 
 
 def _as_callback(call: CallInfo, source: str) -> dict[str, str]:

@@ -5,7 +5,9 @@ counted here, in one transaction that holds the Twilio account's pacing row lock
 Claiming on PostgreSQL: the pacing row `FOR UPDATE` serializes claimers of one account (so
 counts of live calls cannot race), due tasks are taken `FOR UPDATE SKIP LOCKED` (a task
 locked by a status callback is left for the next round), and each claimed attempt is leased
-to its process until its REST create is done. SQLite runs one writer at a time anyway.
+to its process until its REST create is done. Right before each create, `confirm_slot`
+reserves its moment in the account's pace, shared by every process through the same row.
+SQLite runs one writer at a time anyway.
 """
 
 from __future__ import annotations
@@ -29,11 +31,18 @@ from voxline.store.models import (
 from voxline.store.task_state import ATTEMPT_LIVE_VALUES, AttemptStatus, TaskStatus
 
 _SCAN_FACTOR = 4
+SEND_TOLERANCE_S = 0.1
+"""Slots are spaced by (1 + this) / CPS, so that creates leaving up to this late after their
+slot still never put more than the CPS in any second."""
+
+
+def pace_interval(calls_per_second: float) -> timedelta:
+    return timedelta(seconds=(1 + SEND_TOLERANCE_S) / calls_per_second)
 
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """An attempt this process must now create at Twilio, not before `slot`."""
+    """An attempt this process must now create at Twilio (at a slot `confirm_slot` gives)."""
 
     task_id: str
     number: int
@@ -41,15 +50,18 @@ class Claim:
     from_number: str
     machine_detection: str
     ring_timeout_seconds: int
-    slot: datetime
 
 
-async def ensure_pacing(session: AsyncSession, account: str, now: datetime) -> None:
-    """Create the account's pacing row if it does not exist yet."""
+async def lock_pacing(session: AsyncSession, account: str, now: datetime) -> DispatchPacingRow:
+    """The account's pacing row (created if missing), locked until the transaction ends."""
+    pacing = await session.get(DispatchPacingRow, account, with_for_update=True)
+    if pacing is not None:
+        return pacing
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(DispatchPacingRow).values(account=account, next_slot_at=now)
     await session.execute(statement.on_conflict_do_nothing(index_elements=["account"]))
+    return await session.get_one(DispatchPacingRow, account, with_for_update=True)
 
 
 async def claim_due(
@@ -61,18 +73,15 @@ async def claim_due(
     horizon: timedelta,
     lease: timedelta,
     now: datetime,
+    in_flight: int = 0,
     limit: int = 200,
 ) -> list[Claim]:
-    """Claim the tasks due now that the limits let through, each with a create slot in the
-    next `horizon` paced at `calls_per_second`; tasks due outside their calling window are
-    moved to its next opening instead."""
-    pacing = await session.get(DispatchPacingRow, account, with_for_update=True)
-    if pacing is None:
-        await ensure_pacing(session, account, now)
-        pacing = await session.get_one(DispatchPacingRow, account, with_for_update=True)
-    interval = timedelta(seconds=1 / calls_per_second)
-    slot = max(now, pacing.next_slot_at)
-    capacity = min(limit, int((now + horizon - slot) / interval) + 1)
+    """Claim the tasks due now that the limits let through, about as many as the pace lets
+    this process create within `horizon` (less the `in_flight` creates it still has); tasks
+    due outside their calling window are moved to its next opening instead."""
+    await lock_pacing(session, account, now)
+    per_horizon = max(1, int(calls_per_second * horizon.total_seconds()))
+    capacity = min(limit, per_horizon - in_flight)
     if capacity <= 0:
         return []
     due = list(
@@ -97,7 +106,8 @@ async def claim_due(
                 continue
         if not room.admits(task):
             continue
-        attempt = task_store.new_attempt(task, owner=owner, lease_until=slot + lease)
+        lease_until = now + horizon + lease
+        attempt = task_store.new_attempt(task, owner=owner, lease_until=lease_until)
         session.add(attempt)
         task.attempt_count += 1
         task_store.set_task_status(task, TaskStatus.DIALING, now=now)
@@ -109,14 +119,10 @@ async def claim_due(
                 from_number=task.from_number,
                 machine_detection=task.machine_detection,
                 ring_timeout_seconds=task.ring_timeout_seconds,
-                slot=slot,
             )
         )
-        slot += interval
         if len(claims) >= capacity:
             break
-    if claims:
-        pacing.next_slot_at = slot
     await session.flush()
     return claims
 
@@ -193,6 +199,34 @@ class _Room:
             self._live_batches[task.batch_id] += 1
         self._live_workspaces[task.workspace_id] += 1
         return True
+
+
+async def confirm_slot(
+    session: AsyncSession,
+    *,
+    owner: str,
+    account: str,
+    claim: Claim,
+    calls_per_second: float,
+    lease: timedelta,
+    now: datetime,
+) -> datetime | None:
+    """Right before a create: reserve its slot in the account's pace (now, or as soon as the
+    pace allows) and renew the attempt's lease past it; None when the attempt is no longer
+    this process's to create (reconciled by another process)."""
+    attempt = await session.get(TaskAttemptRow, (claim.task_id, claim.number), with_for_update=True)
+    if (
+        attempt is None
+        or attempt.lease_owner != owner
+        or attempt.call_sid is not None
+        or attempt.status != AttemptStatus.DIALING.value
+    ):
+        return None
+    pacing = await lock_pacing(session, account, now)
+    slot = max(now, pacing.next_slot_at)
+    pacing.next_slot_at = slot + pace_interval(calls_per_second)
+    attempt.lease_expires_at = slot + lease
+    return slot
 
 
 async def claim_expired(
