@@ -11,6 +11,7 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ FINAL = {"completed", "busy", "no_answer", "failed", "voicemail", "canceled"}
 
 @pytest.fixture
 def cloud() -> Iterator[CloudThread]:
-    callee = Callee(turn_silence_ms=200, reply_timeout=0.5, max_seconds=0.6)
+    callee = Callee(turn_silence_ms=200, reply_timeout=0.3, max_seconds=0.4)
     with running_cloud(callee=callee, timing=Timing(dial=0.02, ring=0.05)) as running:
         yield running
 
@@ -48,17 +49,17 @@ def servers(
         "VOXLINE_DATABASE_URL": database_url,
         "VOXLINE_SECRET_KEY": "shared-by-both-processes",
         "VOXLINE_TWILIO_CALLS_PER_SECOND": str(CPS),
-        "VOXLINE_DISPATCH_POLL_INTERVAL_SECONDS": "0.1",
+        "VOXLINE_DISPATCH_POLL_INTERVAL_SECONDS": "0.2",
         "VOXLINE_DISPATCH_LEASE_SECONDS": "3",
         "VOXLINE_DISPATCH_STALE_CALL_SECONDS": "4",
         "VOXLINE_LOG_LEVEL": "warning",
     }
-    with ExitStack() as stack:
-        started = []
-        for name in ("a", "b"):
-            (tmp_path / name).mkdir()
-            started.append(stack.enter_context(running_server(tmp_path / name, env)))
-        yield started
+    def start(name: str) -> RunningServer:
+        (tmp_path / name).mkdir()
+        return stack.enter_context(running_server(tmp_path / name, env))
+
+    with ExitStack() as stack, ThreadPoolExecutor(2) as pool:
+        yield list(pool.map(start, ("a", "b")))
 
 
 async def _migrate_with_room(url: str) -> None:
