@@ -131,6 +131,12 @@ def test_db_upgrade_migrates_an_empty_database(
         ["agents", "list"],
         ["db"],
         ["db", "upgrade"],
+        ["tasks"],
+        ["tasks", "create"],
+        ["tasks", "list"],
+        ["tasks", "show"],
+        ["tasks", "cancel"],
+        ["dispatcher"],
     ],
 )
 def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:

@@ -54,6 +54,7 @@ def servers(
         "VOXLINE_DISPATCH_STALE_CALL_SECONDS": "4",
         "VOXLINE_LOG_LEVEL": "warning",
     }
+
     def start(name: str) -> RunningServer:
         (tmp_path / name).mkdir()
         return stack.enter_context(running_server(tmp_path / name, env))

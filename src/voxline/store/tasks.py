@@ -287,3 +287,25 @@ async def task_variables(session: AsyncSession, session_id: str) -> dict[str, st
         return {}
     task = await session.get(TaskRow, attempt.task_id)
     return dict(task.variables) if task is not None else {}
+
+
+async def recent_tasks(
+    session: AsyncSession,
+    *,
+    workspace_ids: list[str] | None,
+    status: TaskStatus | None,
+    agent_id: str | None,
+    batch_id: str | None,
+    limit: int,
+) -> list[TaskRow]:
+    """The newest tasks across workspaces (the command line's view), optionally filtered."""
+    statement = select(TaskRow)
+    if workspace_ids is not None:
+        statement = statement.where(TaskRow.workspace_id.in_(workspace_ids))
+    if status is not None:
+        statement = statement.where(TaskRow.status == TaskStatus(status).value)
+    if agent_id is not None:
+        statement = statement.where(TaskRow.agent_id == agent_id)
+    if batch_id is not None:
+        statement = statement.where(TaskRow.batch_id == batch_id)
+    return list(await session.scalars(statement.order_by(TaskRow.id.desc()).limit(limit)))
