@@ -58,7 +58,7 @@ async def _dialed_task(app: FastAPI, **options: Any) -> str:
     state: AppState = app.state.voxline
     async with state.database.transaction() as db:
         workspace = await create_workspace(db, f"ws-{uuid.uuid4().hex[:10]}")
-        spec = AgentSpec(name="Out", llm=ScriptedLlm(), webhook_url="https://hooks.test/x")
+        spec = AgentSpec(name="Out", llm=ScriptedLlm(), webhook_url="http://127.0.0.1:9/hooks")
         agent = await create_agent(db, workspace.id, spec)
         (task,) = await task_store.create_tasks(
             db,

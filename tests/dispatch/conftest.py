@@ -39,7 +39,7 @@ async def workspace(database: Database) -> Workspace:
 
 @pytest.fixture
 async def agent(database: Database, workspace: Workspace) -> AgentRow:
-    spec = AgentSpec(name="Caller", llm=ScriptedLlm(), webhook_url="https://hooks.test/voxline")
+    spec = AgentSpec(name="Caller", llm=ScriptedLlm(), webhook_url="http://127.0.0.1:9/hooks")
     async with database.transaction() as session:
         return await create_agent(session, workspace.id, spec)
 

@@ -24,7 +24,7 @@ async def _queue(database: Database, workspace: Workspace) -> str:
         await outbox.enqueue(
             db,
             workspace_id=workspace.id,
-            url="https://hooks.test/voxline",
+            url="http://127.0.0.1:9/hooks",
             event_type="task.ended",
             subject_id=subject,
             body=body,
