@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import re
 import secrets
@@ -57,8 +56,8 @@ from types import TracebackType
 import httpx
 import uvicorn
 
-from voxline.providers.base import Pcm16
-from voxline.simulator.speech import synthesize_caller_speech
+from voxline.providers.base import Pcm16, ProviderUnavailable
+from voxline.simulator.speech import CallerSpeechError, synthesize_caller_speech
 from voxline.simulator.twilio_callbacks import CallbackChaos, CallbackRecord, CallbackSender, rebase
 from voxline.simulator.twilio_callee import (
     Callee,
@@ -462,10 +461,15 @@ async def _run(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         asyncio.run(_run(args))
+    except KeyboardInterrupt:
+        pass
+    except (ProviderUnavailable, CallerSpeechError, ValueError, OSError) as exc:
+        parser.exit(2, f"error: {exc}\n")
     return 0
 
 
