@@ -173,7 +173,7 @@ class TwilioCloud:
             limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
         )
         self._sender = CallbackSender(
-            self._http, self.auth_token, self._loop, self._t0, self._chaos, self._deliver_to
+            self._http, self.auth_token, self._now, self._chaos, self._deliver_to
         )
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
