@@ -306,6 +306,17 @@ async def test_answered_call_plays_the_whole_loop_with_signed_callbacks() -> Non
     assert cloud.calls[sid].status == "completed"
 
 
+async def test_text_lines_are_spoken_by_the_piper_voice() -> None:
+    callee = Callee(lines=["Yes, that works for me."], turn_silence_ms=150, reply_timeout=2.0)
+    async with _world(callee=callee) as (cloud, stub):
+        sid = await _placed(cloud, stub, "+15550000028")
+
+    (utterance,) = cloud.calls[sid].streams[0].utterances
+    assert 0.5 < utterance.duration < 4.0
+    assert len(stub.streams[0].loud_frames) >= 10
+    assert stub.streams[0].marks[:2] == ["greeting", "reply"]
+
+
 async def test_only_the_requested_events_are_reported() -> None:
     async with _world() as (cloud, stub):
         sid = await _placed(cloud, stub, "+15550000002", events=())
