@@ -168,9 +168,11 @@ class TwilioCloud:
         self._t0 = self._loop.time()
         for callee in (self._callee, *self._callees.values()):
             await self._speak(callee)
+        # A fresh connection per request: a pooled one that the server closed while idle
+        # would fail the next callback with a ReadError, which Twilio does not do.
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(15.0),
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=0),
         )
         self._sender = CallbackSender(
             self._http, self.auth_token, self._now, self._chaos, self._deliver_to
