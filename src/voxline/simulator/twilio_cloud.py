@@ -180,8 +180,14 @@ class TwilioCloud:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self._host, self._port))
+        # Idle connections outlive the clients' pools (httpx drops them after 5 s), so a
+        # create is never sent on a connection being closed, which would leave its fate unknown.
         config = uvicorn.Config(
-            self._api.app, log_level="warning", lifespan="off", access_log=False
+            self._api.app,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_keep_alive=75,
         )
         self._server = uvicorn.Server(config)
         self._serving = asyncio.create_task(self._server.serve(sockets=[sock]))
