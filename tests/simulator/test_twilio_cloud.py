@@ -603,6 +603,14 @@ async def test_refused_destinations_carry_twilio_s_codes(to: str, rule: str, cod
     assert cloud.calls == {}
 
 
+async def test_calls_from_a_number_the_account_does_not_own_are_refused() -> None:
+    async with _world(owned_numbers=["+14155550199"]) as (cloud, stub):
+        response = await _create(cloud, stub, "+15550000029")
+
+    _twilio_error(response, 400, 21210)
+    assert FROM in response.json()["message"]
+
+
 async def test_injected_429_then_the_retry_is_accepted() -> None:
     async with _world() as (cloud, stub):
         cloud.fail_next(429)

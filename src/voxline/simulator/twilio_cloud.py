@@ -27,6 +27,8 @@ From Python (tests, benchmarks):
 - What the callee does: `callee` (everyone) and `callees` (per number), see `Callee`.
 - Delays: `timing` (`Timing`: ring time, no-answer ring, detection delay); `cps` paces
   calls leaving the queue as Twilio's calls-per-second limit does (None: no limit).
+- `owned_numbers`: the account's numbers; a call from any other is refused (21210).
+  None: any `From` is accepted.
 - Unruly callbacks: `chaos=CallbackChaos(duplicate=0.3, reorder=0.3, seed=1)`.
 - Injected REST failures: `fail_next(429)`, `fail_next(503, times=2)`.
 - `deliver_to="http://127.0.0.1:8000"` sends every request and stream to that origin while
@@ -110,6 +112,7 @@ class TwilioCloud:
         timing: Timing | None = None,
         chaos: CallbackChaos | None = None,
         cps: float | None = None,
+        owned_numbers: Iterable[str] | None = None,
         deliver_to: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -134,6 +137,7 @@ class TwilioCloud:
         self._timing = timing or Timing()
         self._chaos = chaos or CallbackChaos()
         self._cps = cps
+        self._owned = None if owned_numbers is None else frozenset(owned_numbers)
         self._deliver_to = deliver_to
         self._host = host
         self._port = port
@@ -293,6 +297,14 @@ class TwilioCloud:
             raise CreateRefused(400, 21211, f"Invalid 'To' Phone Number: {request.to}")
         if not _E164.match(request.from_):
             raise CreateRefused(400, 21212, f"Invalid 'From' Phone Number: {request.from_}")
+        if self._owned is not None and request.from_ not in self._owned:
+            raise CreateRefused(
+                400,
+                21210,
+                f"The source phone number provided, {request.from_}, is not yet verified for "
+                "your account. You may only make calls from phone numbers that you've "
+                "verified or purchased from Twilio.",
+            )
         outcome = self._next_outcome(request.to)
         if outcome in _REFUSALS:
             code, message = _REFUSALS[outcome]
@@ -430,6 +442,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--amd-seconds", type=float, default=1.0)
     parser.add_argument("--max-call-seconds", type=float, default=120.0)
     parser.add_argument("--cps", type=float, help="calls leaving the queue per second")
+    parser.add_argument(
+        "--owned-number",
+        action="append",
+        metavar="NUMBER",
+        help="a number of the account (repeatable); calls from others are refused (21210)",
+    )
     parser.add_argument("--duplicate", type=float, default=0.0, help="callback duplicate rate")
     parser.add_argument("--reorder", type=float, default=0.0, help="callback reorder rate")
     parser.add_argument("--seed", type=int, default=0)
@@ -450,6 +468,7 @@ async def _run(args: argparse.Namespace) -> None:
         ),
         chaos=CallbackChaos(duplicate=args.duplicate, reorder=args.reorder, seed=args.seed),
         cps=args.cps,
+        owned_numbers=args.owned_number,
         deliver_to=args.server,
         host=args.host,
         port=args.port,
