@@ -172,6 +172,13 @@ class TwilioCloud:
         self._t0 = self._loop.time()
         for callee in (self._callee, *self._callees.values()):
             await self._speak(callee)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self._host, self._port))
+        except OSError:
+            sock.close()
+            raise
         # A fresh connection per request: a pooled one that the server closed while idle
         # would fail the next callback with a ReadError, which Twilio does not do.
         self._http = httpx.AsyncClient(
@@ -181,9 +188,6 @@ class TwilioCloud:
         self._sender = CallbackSender(
             self._http, self.auth_token, self._now, self._chaos, self._deliver_to
         )
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self._host, self._port))
         # Idle connections outlive the clients' pools (httpx drops them after 5 s), so a
         # create is never sent on a connection being closed, which would leave its fate unknown.
         config = uvicorn.Config(
