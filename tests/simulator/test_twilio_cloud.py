@@ -99,10 +99,12 @@ class VoxlineStub:
         auth_token: str,
         *,
         close_after_greeting: bool = False,
+        greet: bool = True,
         public_base_url: str | None = None,
     ) -> None:
         self.validator = RequestValidator(auth_token)
         self.close_after_greeting = close_after_greeting
+        self.greet = greet
         self.public_base_url = public_base_url
         self.twiml: str | None = None
         self.received: list[Received] = []
@@ -167,7 +169,8 @@ class VoxlineStub:
                 if isinstance(message, StartMessage):
                     log.start = message
                     self.stream_started.set()
-                    await self._say(ws, message.stream_sid, "greeting")
+                    if self.greet:
+                        await self._say(ws, message.stream_sid, "greeting")
                 elif isinstance(message, MarkMessage):
                     log.marks.append(message.name)
                     if message.name == "greeting" and self.close_after_greeting:
@@ -213,12 +216,12 @@ async def _serve(app: Starlette) -> AsyncIterator[str]:
 
 @asynccontextmanager
 async def _world(
-    *, close_after_greeting: bool = False, **options: Any
+    *, close_after_greeting: bool = False, greet: bool = True, **options: Any
 ) -> AsyncIterator[tuple[TwilioCloud, VoxlineStub]]:
     options.setdefault("timing", FAST)
     options.setdefault("callee", Callee(turn_silence_ms=150, reply_timeout=2.0, max_seconds=10))
     async with TwilioCloud(**options) as cloud:
-        stub = VoxlineStub(cloud.auth_token, close_after_greeting=close_after_greeting)
+        stub = VoxlineStub(cloud.auth_token, close_after_greeting=close_after_greeting, greet=greet)
         async with _serve(stub.app) as base_url:
             stub.base_url = base_url
             yield cloud, stub
@@ -471,19 +474,30 @@ async def test_status_callbacks_by_get_carry_the_params_in_the_signed_url() -> N
 
 
 async def test_rest_hang_up_ends_the_stream_and_reports_completed() -> None:
-    async with _world(callee=Callee(reply_timeout=30, max_seconds=30)) as (cloud, stub):
+    # A silent agent: the callee would wait 30 s for it before hanging up.
+    async with _world(greet=False, callee=Callee(reply_timeout=30, max_seconds=30)) as (
+        cloud,
+        stub,
+    ):
         response = await _create(cloud, stub, "+15550000012")
         sid = response.json()["sid"]
         await asyncio.wait_for(stub.stream_started.wait(), 5)
+        url = f"{cloud.base_url}/2010-04-01/Accounts/{cloud.account_sid}/Calls/{sid}.json"
+        async with httpx.AsyncClient(auth=(cloud.account_sid, cloud.auth_token)) as http:
+            live = (await http.get(url)).json()
         async with TwilioRestClient(cloud.account_sid, cloud.auth_token, cloud.base_url) as rest:
             await rest.hang_up(sid)
             call = await cloud.wait_ended(sid, timeout=5)
             await rest.hang_up(sid)  # a 404 now, which the client takes as done
 
+    assert (live["status"], live["end_time"], live["duration"]) == ("in-progress", None, None)
+    assert live["start_time"] is not None
     assert stub.streams[0].stopped
+    assert not call.streams[0].closed_by_server
     final = cloud.status_callbacks(sid)[-1].params
     assert (final["CallStatus"], final["SipResponseCode"]) == ("completed", "200")
-    assert call.status == "completed"
+    assert call.resource()["status"] == "completed"
+    assert call.resource()["duration"] == final["CallDuration"]
 
 
 async def test_hanging_up_while_ringing_cancels_the_call() -> None:
@@ -508,7 +522,10 @@ async def test_the_server_closing_the_stream_ends_the_call() -> None:
 
 
 async def test_a_redirect_stops_the_stream_and_ends_the_call_after_the_dial() -> None:
-    async with _world(callee=Callee(reply_timeout=30, max_seconds=30)) as (cloud, stub):
+    async with _world(greet=False, callee=Callee(reply_timeout=30, max_seconds=30)) as (
+        cloud,
+        stub,
+    ):
         sid = (await _create(cloud, stub, "+15550000015")).json()["sid"]
         await asyncio.wait_for(stub.stream_started.wait(), 5)
         async with TwilioRestClient(cloud.account_sid, cloud.auth_token, cloud.base_url) as rest:
@@ -521,7 +538,10 @@ async def test_a_redirect_stops_the_stream_and_ends_the_call_after_the_dial() ->
 
 
 async def test_a_redirect_to_another_stream_opens_it() -> None:
-    async with _world(callee=Callee(reply_timeout=30, max_seconds=30)) as (cloud, stub):
+    async with _world(greet=False, callee=Callee(reply_timeout=30, max_seconds=30)) as (
+        cloud,
+        stub,
+    ):
         sid = (await _create(cloud, stub, "+15550000027")).json()["sid"]
         await asyncio.wait_for(stub.stream_started.wait(), 5)
         stub.stream_started.clear()
@@ -536,6 +556,20 @@ async def test_a_redirect_to_another_stream_opens_it() -> None:
     assert first.stopped and second.stopped
     assert second.start is not None and second.start.custom_parameters == {"relay": "r2"}
     assert _statuses(cloud, sid)[-1] == "completed"
+
+
+async def test_stopping_the_simulator_cuts_live_calls_off() -> None:
+    async with _world(greet=False, callee=Callee(reply_timeout=30, max_seconds=30)) as (
+        cloud,
+        stub,
+    ):
+        await _create(cloud, stub, "+15550000032")
+        await asyncio.wait_for(stub.stream_started.wait(), 5)
+        async with asyncio.timeout(5):
+            await cloud.stop()
+        await asyncio.sleep(0.1)  # the stub reads the stream's last message
+
+    assert stub.streams[0].stopped
 
 
 async def test_a_refused_twiml_fetch_ends_the_call() -> None:
