@@ -43,7 +43,7 @@ from voxline.simulator.twilio_cloud import (
     Callee,
     Timing,
     TwilioCloud,
-    _parse_outcome,
+    build_parser,
 )
 from voxline.telephony.twilio.media import (
     MarkMessage,
@@ -755,10 +755,12 @@ async def test_cps_paces_dialing_and_live_calls_are_counted() -> None:
     assert cloud.live_history[-1][1] == 0
 
 
-def test_command_line_outcomes_parse() -> None:
-    assert _parse_outcome("+15550001111=busy,answer") == ("+15550001111", ["busy", "answer"])
-    with pytest.raises(Exception, match="unknown outcome"):
-        _parse_outcome("+15550001111=maybe")
+def test_command_line_outcomes_parse(capsys: pytest.CaptureFixture[str]) -> None:
+    args = build_parser().parse_args(["--outcome", "+15550001111=busy,answer"])
+    assert args.outcome == [("+15550001111", ["busy", "answer"])]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--outcome", "+15550001111=maybe"])
+    assert "unknown outcome" in capsys.readouterr().err
 
 
 async def test_the_command_line_simulator_serves_a_server_behind_a_public_url() -> None:
