@@ -43,7 +43,7 @@ from voxline.simulator.twilio_cloud import (
     Callee,
     Timing,
     TwilioCloud,
-    _parse_outcome,
+    build_parser,
 )
 from voxline.telephony.twilio.media import (
     MarkMessage,
@@ -99,10 +99,12 @@ class VoxlineStub:
         auth_token: str,
         *,
         close_after_greeting: bool = False,
+        greet: bool = True,
         public_base_url: str | None = None,
     ) -> None:
         self.validator = RequestValidator(auth_token)
         self.close_after_greeting = close_after_greeting
+        self.greet = greet
         self.public_base_url = public_base_url
         self.twiml: str | None = None
         self.received: list[Received] = []
@@ -167,7 +169,8 @@ class VoxlineStub:
                 if isinstance(message, StartMessage):
                     log.start = message
                     self.stream_started.set()
-                    await self._say(ws, message.stream_sid, "greeting")
+                    if self.greet:
+                        await self._say(ws, message.stream_sid, "greeting")
                 elif isinstance(message, MarkMessage):
                     log.marks.append(message.name)
                     if message.name == "greeting" and self.close_after_greeting:
@@ -213,12 +216,12 @@ async def _serve(app: Starlette) -> AsyncIterator[str]:
 
 @asynccontextmanager
 async def _world(
-    *, close_after_greeting: bool = False, **options: Any
+    *, close_after_greeting: bool = False, greet: bool = True, **options: Any
 ) -> AsyncIterator[tuple[TwilioCloud, VoxlineStub]]:
     options.setdefault("timing", FAST)
     options.setdefault("callee", Callee(turn_silence_ms=150, reply_timeout=2.0, max_seconds=10))
     async with TwilioCloud(**options) as cloud:
-        stub = VoxlineStub(cloud.auth_token, close_after_greeting=close_after_greeting)
+        stub = VoxlineStub(cloud.auth_token, close_after_greeting=close_after_greeting, greet=greet)
         async with _serve(stub.app) as base_url:
             stub.base_url = base_url
             yield cloud, stub
@@ -304,6 +307,17 @@ async def test_answered_call_plays_the_whole_loop_with_signed_callbacks() -> Non
     heard = cloud.calls[sid].streams[0]
     assert heard.first_response is not None
     assert cloud.calls[sid].status == "completed"
+
+
+async def test_text_lines_are_spoken_by_the_piper_voice() -> None:
+    callee = Callee(lines=["Yes, that works for me."], turn_silence_ms=150, reply_timeout=2.0)
+    async with _world(callee=callee) as (cloud, stub):
+        sid = await _placed(cloud, stub, "+15550000028")
+
+    (utterance,) = cloud.calls[sid].streams[0].utterances
+    assert 0.5 < utterance.duration < 4.0
+    assert len(stub.streams[0].loud_frames) >= 10
+    assert stub.streams[0].marks[:2] == ["greeting", "reply"]
 
 
 async def test_only_the_requested_events_are_reported() -> None:
@@ -460,19 +474,30 @@ async def test_status_callbacks_by_get_carry_the_params_in_the_signed_url() -> N
 
 
 async def test_rest_hang_up_ends_the_stream_and_reports_completed() -> None:
-    async with _world(callee=Callee(reply_timeout=30, max_seconds=30)) as (cloud, stub):
+    # A silent agent: the callee would wait 30 s for it before hanging up.
+    async with _world(greet=False, callee=Callee(reply_timeout=30, max_seconds=30)) as (
+        cloud,
+        stub,
+    ):
         response = await _create(cloud, stub, "+15550000012")
         sid = response.json()["sid"]
         await asyncio.wait_for(stub.stream_started.wait(), 5)
+        url = f"{cloud.base_url}/2010-04-01/Accounts/{cloud.account_sid}/Calls/{sid}.json"
+        async with httpx.AsyncClient(auth=(cloud.account_sid, cloud.auth_token)) as http:
+            live = (await http.get(url)).json()
         async with TwilioRestClient(cloud.account_sid, cloud.auth_token, cloud.base_url) as rest:
             await rest.hang_up(sid)
             call = await cloud.wait_ended(sid, timeout=5)
             await rest.hang_up(sid)  # a 404 now, which the client takes as done
 
+    assert (live["status"], live["end_time"], live["duration"]) == ("in-progress", None, None)
+    assert live["start_time"] is not None
     assert stub.streams[0].stopped
+    assert not call.streams[0].closed_by_server
     final = cloud.status_callbacks(sid)[-1].params
     assert (final["CallStatus"], final["SipResponseCode"]) == ("completed", "200")
-    assert call.status == "completed"
+    assert call.resource()["status"] == "completed"
+    assert call.resource()["duration"] == final["CallDuration"]
 
 
 async def test_hanging_up_while_ringing_cancels_the_call() -> None:
@@ -497,7 +522,10 @@ async def test_the_server_closing_the_stream_ends_the_call() -> None:
 
 
 async def test_a_redirect_stops_the_stream_and_ends_the_call_after_the_dial() -> None:
-    async with _world(callee=Callee(reply_timeout=30, max_seconds=30)) as (cloud, stub):
+    async with _world(greet=False, callee=Callee(reply_timeout=30, max_seconds=30)) as (
+        cloud,
+        stub,
+    ):
         sid = (await _create(cloud, stub, "+15550000015")).json()["sid"]
         await asyncio.wait_for(stub.stream_started.wait(), 5)
         async with TwilioRestClient(cloud.account_sid, cloud.auth_token, cloud.base_url) as rest:
@@ -510,7 +538,10 @@ async def test_a_redirect_stops_the_stream_and_ends_the_call_after_the_dial() ->
 
 
 async def test_a_redirect_to_another_stream_opens_it() -> None:
-    async with _world(callee=Callee(reply_timeout=30, max_seconds=30)) as (cloud, stub):
+    async with _world(greet=False, callee=Callee(reply_timeout=30, max_seconds=30)) as (
+        cloud,
+        stub,
+    ):
         sid = (await _create(cloud, stub, "+15550000027")).json()["sid"]
         await asyncio.wait_for(stub.stream_started.wait(), 5)
         stub.stream_started.clear()
@@ -525,6 +556,20 @@ async def test_a_redirect_to_another_stream_opens_it() -> None:
     assert first.stopped and second.stopped
     assert second.start is not None and second.start.custom_parameters == {"relay": "r2"}
     assert _statuses(cloud, sid)[-1] == "completed"
+
+
+async def test_stopping_the_simulator_cuts_live_calls_off() -> None:
+    async with _world(greet=False, callee=Callee(reply_timeout=30, max_seconds=30)) as (
+        cloud,
+        stub,
+    ):
+        await _create(cloud, stub, "+15550000032")
+        await asyncio.wait_for(stub.stream_started.wait(), 5)
+        async with asyncio.timeout(5):
+            await cloud.stop()
+        await asyncio.sleep(0.1)  # the stub reads the stream's last message
+
+    assert stub.streams[0].stopped
 
 
 async def test_a_refused_twiml_fetch_ends_the_call() -> None:
@@ -590,6 +635,14 @@ async def test_refused_destinations_carry_twilio_s_codes(to: str, rule: str, cod
     (record,) = cloud.creates
     assert (record.accepted, record.error_code) == (False, code)
     assert cloud.calls == {}
+
+
+async def test_calls_from_a_number_the_account_does_not_own_are_refused() -> None:
+    async with _world(owned_numbers=["+14155550199"]) as (cloud, stub):
+        response = await _create(cloud, stub, "+15550000029")
+
+    _twilio_error(response, 400, 21210)
+    assert FROM in response.json()["message"]
 
 
 async def test_injected_429_then_the_retry_is_accepted() -> None:
@@ -702,10 +755,12 @@ async def test_cps_paces_dialing_and_live_calls_are_counted() -> None:
     assert cloud.live_history[-1][1] == 0
 
 
-def test_command_line_outcomes_parse() -> None:
-    assert _parse_outcome("+15550001111=busy,answer") == ("+15550001111", ["busy", "answer"])
-    with pytest.raises(Exception, match="unknown outcome"):
-        _parse_outcome("+15550001111=maybe")
+def test_command_line_outcomes_parse(capsys: pytest.CaptureFixture[str]) -> None:
+    args = build_parser().parse_args(["--outcome", "+15550001111=busy,answer"])
+    assert args.outcome == [("+15550001111", ["busy", "answer"])]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--outcome", "+15550001111=maybe"])
+    assert "unknown outcome" in capsys.readouterr().err
 
 
 async def test_the_command_line_simulator_serves_a_server_behind_a_public_url() -> None:

@@ -14,8 +14,8 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -82,8 +82,7 @@ class CallbackSender:
         self,
         http: httpx.AsyncClient,
         auth_token: str,
-        clock: asyncio.AbstractEventLoop,
-        started_at: float,
+        clock: Callable[[], float],
         chaos: CallbackChaos,
         deliver_to: str | None = None,
     ) -> None:
@@ -91,7 +90,6 @@ class CallbackSender:
         self._http = http
         self._validator = RequestValidator(auth_token)
         self._clock = clock
-        self._started_at = started_at
         self._chaos = chaos
         self._random = random.Random(chaos.seed)
         self._deliver_to = deliver_to
@@ -107,7 +105,9 @@ class CallbackSender:
         """Queue a status callback of `call_sid`; it leaves after the ones queued before it."""
         queue = self._queues.get(call_sid)
         if queue is None:
-            queue = self._queues[call_sid] = _CallQueue(self, call_sid)
+            queue = self._queues[call_sid] = _CallQueue(
+                lambda pending: self._send(call_sid, pending), self._shuffle
+            )
         queue.put(_Pending("status", url, method, dict(params)))
 
     async def flush(self, call_sid: str) -> None:
@@ -130,7 +130,7 @@ class CallbackSender:
 
     async def _send(self, call_sid: str, pending: _Pending) -> CallbackRecord:
         signature, target, body = self._prepare(pending)
-        sent_at = self._clock.time() - self._started_at
+        sent_at = self._clock()
         headers = {SIGNATURE_HEADER: signature, "User-Agent": "TwilioProxy/1.1"}
         status_code: int | None = None
         text = ""
@@ -194,14 +194,19 @@ def rebase(url: str, origin: str) -> str:
     return urlunsplit(parts._replace(scheme=scheme, netloc=target.netloc))
 
 
-@dataclass(eq=False)
 class _CallQueue:
-    """One call's status callbacks, sent one after another by a task of its own."""
+    """One call's status callbacks, sent one after another by a task of its own; `shuffle`
+    says of each whether to hold it back behind the next and whether to send it twice."""
 
-    sender: CallbackSender
-    call_sid: str
-    _queue: asyncio.Queue[_Pending | None] = field(default_factory=asyncio.Queue)
-    _task: asyncio.Task[None] | None = None
+    def __init__(
+        self,
+        send: Callable[[_Pending], Awaitable[CallbackRecord]],
+        shuffle: Callable[[bool], tuple[bool, bool]],
+    ) -> None:
+        self._send = send
+        self._shuffle = shuffle
+        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
 
     def put(self, pending: _Pending) -> None:
         if self._task is None:
@@ -225,8 +230,7 @@ class _CallQueue:
             pending = await self._queue.get()
             if pending is None:
                 break
-            final = pending.params.get("CallStatus") in _FINAL_STATUSES
-            hold, twice = self.sender._shuffle(final)
+            hold, twice = self._shuffle(pending.params.get("CallStatus") in _FINAL_STATUSES)
             batch = [pending]
             if twice:
                 batch.append(
@@ -236,10 +240,10 @@ class _CallQueue:
                 held = batch
                 continue
             for each in [*batch, *held]:
-                await self.sender._send(self.call_sid, each)
+                await self._send(each)
             held = []
         for each in held:
-            await self.sender._send(self.call_sid, each)
+            await self._send(each)
 
 
 _FINAL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})

@@ -80,7 +80,7 @@ class Callee:
     greeting: Line | None = None
     reply_timeout: float = 5.0
     turn_silence_ms: float = 600.0
-    record_seconds: float = 5.0
+    record_seconds: float = 30.0
     max_seconds: float = 60.0
 
 

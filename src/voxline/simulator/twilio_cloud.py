@@ -27,6 +27,8 @@ From Python (tests, benchmarks):
 - What the callee does: `callee` (everyone) and `callees` (per number), see `Callee`.
 - Delays: `timing` (`Timing`: ring time, no-answer ring, detection delay); `cps` paces
   calls leaving the queue as Twilio's calls-per-second limit does (None: no limit).
+- `owned_numbers`: the account's numbers; a call from any other is refused (21210).
+  None: any `From` is accepted.
 - Unruly callbacks: `chaos=CallbackChaos(duplicate=0.3, reorder=0.3, seed=1)`.
 - Injected REST failures: `fail_next(429)`, `fail_next(503, times=2)`.
 - `deliver_to="http://127.0.0.1:8000"` sends every request and stream to that origin while
@@ -45,7 +47,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import re
 import secrets
@@ -57,8 +58,8 @@ from types import TracebackType
 import httpx
 import uvicorn
 
-from voxline.providers.base import Pcm16
-from voxline.simulator.speech import synthesize_caller_speech
+from voxline.providers.base import Pcm16, ProviderUnavailable
+from voxline.simulator.speech import CallerSpeechError, synthesize_caller_speech
 from voxline.simulator.twilio_callbacks import CallbackChaos, CallbackRecord, CallbackSender, rebase
 from voxline.simulator.twilio_callee import (
     Callee,
@@ -111,6 +112,7 @@ class TwilioCloud:
         timing: Timing | None = None,
         chaos: CallbackChaos | None = None,
         cps: float | None = None,
+        owned_numbers: Iterable[str] | None = None,
         deliver_to: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -135,6 +137,7 @@ class TwilioCloud:
         self._timing = timing or Timing()
         self._chaos = chaos or CallbackChaos()
         self._cps = cps
+        self._owned = None if owned_numbers is None else frozenset(owned_numbers)
         self._deliver_to = deliver_to
         self._host = host
         self._port = port
@@ -169,18 +172,30 @@ class TwilioCloud:
         self._t0 = self._loop.time()
         for callee in (self._callee, *self._callees.values()):
             await self._speak(callee)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self._host, self._port))
+        except OSError:
+            sock.close()
+            raise
+        # A fresh connection per request: a pooled one that the server closed while idle
+        # would fail the next callback with a ReadError, which Twilio does not do.
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(15.0),
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=100),
+            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=0),
         )
         self._sender = CallbackSender(
-            self._http, self.auth_token, self._loop, self._t0, self._chaos, self._deliver_to
+            self._http, self.auth_token, self._now, self._chaos, self._deliver_to
         )
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self._host, self._port))
+        # Idle connections outlive the clients' pools (httpx drops them after 5 s), so a
+        # create is never sent on a connection being closed, which would leave its fate unknown.
         config = uvicorn.Config(
-            self._api.app, log_level="warning", lifespan="off", access_log=False
+            self._api.app,
+            log_level="warning",
+            lifespan="off",
+            access_log=False,
+            timeout_keep_alive=75,
         )
         self._server = uvicorn.Server(config)
         self._serving = asyncio.create_task(self._server.serve(sockets=[sock]))
@@ -286,6 +301,14 @@ class TwilioCloud:
             raise CreateRefused(400, 21211, f"Invalid 'To' Phone Number: {request.to}")
         if not _E164.match(request.from_):
             raise CreateRefused(400, 21212, f"Invalid 'From' Phone Number: {request.from_}")
+        if self._owned is not None and request.from_ not in self._owned:
+            raise CreateRefused(
+                400,
+                21210,
+                f"The source phone number provided, {request.from_}, is not yet verified for "
+                "your account. You may only make calls from phone numbers that you've "
+                "verified or purchased from Twilio.",
+            )
         outcome = self._next_outcome(request.to)
         if outcome in _REFUSALS:
             code, message = _REFUSALS[outcome]
@@ -423,6 +446,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--amd-seconds", type=float, default=1.0)
     parser.add_argument("--max-call-seconds", type=float, default=120.0)
     parser.add_argument("--cps", type=float, help="calls leaving the queue per second")
+    parser.add_argument(
+        "--owned-number",
+        action="append",
+        metavar="NUMBER",
+        help="a number of the account (repeatable); calls from others are refused (21210)",
+    )
     parser.add_argument("--duplicate", type=float, default=0.0, help="callback duplicate rate")
     parser.add_argument("--reorder", type=float, default=0.0, help="callback reorder rate")
     parser.add_argument("--seed", type=int, default=0)
@@ -443,6 +472,7 @@ async def _run(args: argparse.Namespace) -> None:
         ),
         chaos=CallbackChaos(duplicate=args.duplicate, reorder=args.reorder, seed=args.seed),
         cps=args.cps,
+        owned_numbers=args.owned_number,
         deliver_to=args.server,
         host=args.host,
         port=args.port,
@@ -462,10 +492,15 @@ async def _run(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stdout)
-    with contextlib.suppress(KeyboardInterrupt):
+    try:
         asyncio.run(_run(args))
+    except KeyboardInterrupt:
+        pass
+    except (ProviderUnavailable, CallerSpeechError, ValueError, OSError) as exc:
+        parser.exit(2, f"error: {exc}\n")
     return 0
 
 
