@@ -93,7 +93,7 @@ def _get(server: RunningServer, path: str) -> dict[str, Any]:
 
 
 def _wait(
-    server: RunningServer, task_id: str, *statuses: str, timeout: float = 30.0
+    server: RunningServer, task_id: str, *statuses: str, timeout: float = 60.0
 ) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
