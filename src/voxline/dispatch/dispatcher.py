@@ -194,6 +194,7 @@ class Dispatcher:
                 attempt.lease_owner = None
                 attempt.lease_expires_at = None
                 attempt.updated_at = utcnow()
+            task.throttled = 0
             return task.cancel_requested
 
     async def _create_failed(
@@ -281,7 +282,7 @@ class Dispatcher:
                 await apply_status_callback(db, task, _as_callback(call, "reconcile"))
                 return
             logger.info("task %s: attempt %d never reached Twilio; dialing again", task_id, number)
-            await _forget_attempt(db, task, number, throttled=False)
+            await _forget_attempt(db, task, number)
 
     async def _check_stale(self, twilio: TwilioRestClient) -> None:
         loop = asyncio.get_running_loop()
@@ -307,11 +308,10 @@ class Dispatcher:
                 await apply_status_callback(db, task, _as_callback(call, "fetched"))
 
 
-async def _forget_attempt(
-    db: AsyncSession, task: TaskRow, number: int, *, throttled: bool = True
-) -> None:
-    """Delete an attempt Twilio never placed; the task waits again (after a backoff when
-    Twilio throttled us), its attempts unspent."""
+async def _forget_attempt(db: AsyncSession, task: TaskRow, number: int) -> None:
+    """Delete an attempt Twilio never placed; the task waits again, its attempts unspent,
+    after a backoff that grows while Twilio keeps throttling or failing (0.5 s doubling, at
+    most a minute)."""
     await db.execute(
         delete(TaskAttemptRow).where(
             TaskAttemptRow.task_id == task.id, TaskAttemptRow.number == number
@@ -320,10 +320,8 @@ async def _forget_attempt(
     task.attempt_count = max(0, task.attempt_count - 1)
     if TaskStatus(task.status).is_terminal:
         return
-    backoff = 0.0
-    if throttled:
-        task.throttled += 1
-        backoff = min(_MAX_THROTTLE_BACKOFF_S, 0.5 * 2 ** min(task.throttled, 10))
+    task.throttled += 1
+    backoff = min(_MAX_THROTTLE_BACKOFF_S, 0.5 * 2 ** min(task.throttled, 10))
     task_store.set_task_status(task, TaskStatus.WAITING)
     task.next_attempt_at = utcnow() + timedelta(seconds=backoff)
 
