@@ -50,7 +50,7 @@ def servers(
         "VOXLINE_SECRET_KEY": "shared-by-both-processes",
         "VOXLINE_TWILIO_CALLS_PER_SECOND": str(CPS),
         "VOXLINE_DISPATCH_POLL_INTERVAL_SECONDS": "0.2",
-        "VOXLINE_DISPATCH_LEASE_SECONDS": "3",
+        "VOXLINE_DISPATCH_LEASE_SECONDS": "10",
         "VOXLINE_DISPATCH_STALE_CALL_SECONDS": "4",
         "VOXLINE_LOG_LEVEL": "warning",
     }

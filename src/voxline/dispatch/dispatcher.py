@@ -138,18 +138,25 @@ class Dispatcher:
         status_url = f"{base}/v1/sessions/twilio/task/{claim.task_id}/status"
         detection = _MACHINE_DETECTION.get(claim.machine_detection)
         try:
-            info = await twilio.create_call(
-                to=claim.to_number,
-                from_=claim.from_number,
-                url=f"{base}/v1/sessions/twilio/task/{claim.task_id}/connect",
-                status_callback=status_url,
-                status_callback_events=STATUS_EVENTS,
-                machine_detection=detection,
-                timeout=claim.ring_timeout_seconds,
-                async_amd_callback=status_url if detection is not None else None,
-            )
+            # Never outlive the lease: past it another process may reconcile and redial.
+            async with asyncio.timeout(self._lease.total_seconds() / 2):
+                info = await twilio.create_call(
+                    to=claim.to_number,
+                    from_=claim.from_number,
+                    url=f"{base}/v1/sessions/twilio/task/{claim.task_id}/connect",
+                    status_callback=status_url,
+                    status_callback_events=STATUS_EVENTS,
+                    machine_detection=detection,
+                    timeout=claim.ring_timeout_seconds,
+                    async_amd_callback=status_url if detection is not None else None,
+                )
         except TwilioApiError as exc:
             await self._create_failed(twilio, claim, exc)
+            return
+        except TimeoutError:
+            logger.warning("task %s: Twilio did not answer the create; reconciling", claim.task_id)
+            await self._expire_lease(claim)
+            await self._reconcile_expired(twilio)
             return
         except Exception:
             logger.exception("task %s: creating its call failed", claim.task_id)
