@@ -112,7 +112,7 @@ class Dispatcher:
         return claims
 
     async def wait_for_creates(self) -> None:
-        """Until the creates started so far are done (tests, shutdown)."""
+        """Until the creates started so far are done."""
         await asyncio.gather(*self._creates, return_exceptions=True)
 
     # --- claiming and creating ------------------------------------------------------------

@@ -40,7 +40,6 @@ MachineAction = Literal["hang_up", "leave_message"]
 class CallbackResult:
     """What the caller must still do once the transaction committed."""
 
-    duplicate: bool = False
     machine_action: MachineAction | None = None
     session_id: str | None = None
     call_sid: str | None = None
@@ -96,9 +95,9 @@ async def apply_status_callback(
         event = f"status:{call_status}"
     attempt = await find_attempt(db, task, call_sid)
     if attempt is None or not call_sid:
-        return CallbackResult(duplicate=True)
+        return CallbackResult()
     if not await _first_time(db, call_sid, event):
-        return CallbackResult(duplicate=True)
+        return CallbackResult()
     now = utcnow()
     if event == "amd":
         return await _machine_verdict(db, task, attempt, answered_by or "unknown", now)
