@@ -67,6 +67,9 @@ async def test_pending_messages_are_left_by_the_process_holding_the_call(
         attempt.session_id = f"sess_{task.id[5:]}"
         attempt.amd_pending = True
         db.add(attempt)
+        task.attempt_count = 1
+        task_store.set_task_status(task, task_store.TaskStatus.DIALING)
+        task_store.set_task_status(task, task_store.TaskStatus.IN_PROGRESS)
     live, call = LiveCalls(), FakeLiveCall()
     live.add(attempt.session_id, call)
     await machine.apply_pending(database, live, None)

@@ -165,13 +165,15 @@ async def end_attempt(
     ended_reason: str | None = None,
     retry: bool = True,
 ) -> None:
-    """Finish `attempt`; the retry policy decides whether the task waits for another."""
+    """Finish `attempt`; the retry policy decides whether the task waits for another. The
+    webhooks show the task as it is after that decision."""
     task_store.set_attempt_status(attempt, outcome, now=now)
     attempt.amd_pending = False
     attempts = (await task_store.attempts_of(db, [task.id]))[task.id]
-    await events.attempt_ended(db, task, attempt, attempts)
     if TaskStatus(task.status).is_terminal:
-        return  # canceled while the call was live: it has already ended
+        # Canceled while the call was live: the task has already ended.
+        await events.attempt_ended(db, task, attempt, attempts)
+        return
     due = (
         task_store.retry_policy_of(task).next_attempt_at(
             outcome, task.attempt_count, now, task_store.window_of(task)
@@ -182,9 +184,11 @@ async def end_attempt(
     if due is not None:
         task_store.set_task_status(task, TaskStatus.WAITING, now=now)
         task.next_attempt_at = due
+        await events.attempt_ended(db, task, attempt, attempts)
         return
     task_store.set_task_status(task, TaskStatus(outcome.value), now=now)
     task.ended_reason = ended_reason or outcome.value
+    await events.attempt_ended(db, task, attempt, attempts)
     await events.task_ended(db, task, attempts)
 
 
