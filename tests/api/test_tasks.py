@@ -172,3 +172,16 @@ async def test_batch_size_is_capped(client: httpx.AsyncClient, agent_id: str) ->
     response = await client.post("/v1/batches", json=body)
     assert response.status_code == 422
     assert response.json()["error"]["param"] == "tasks"
+
+
+async def test_openapi_describes_tasks_as_they_are_returned(anonymous: httpx.AsyncClient) -> None:
+    schema = (await anonymous.get("/openapi.json")).json()
+    task = schema["components"]["schemas"]["Task"]["properties"]
+    assert {"to", "from", "nextAttemptAt", "endedReason", "attempts", "metadata"} <= set(task)
+    attempt = schema["components"]["schemas"]["TaskAttempt"]["properties"]
+    assert {"callSid", "answeredBy", "sipResponseCode", "sessionId", "durationSeconds"} <= set(
+        attempt
+    )
+    create = schema["paths"]["/v1/tasks"]["post"]
+    assert "201" in create["responses"]
+    assert any(p["name"] == "Idempotency-Key" for p in create["parameters"])
