@@ -137,6 +137,7 @@ def test_db_upgrade_migrates_an_empty_database(
         ["tasks", "show"],
         ["tasks", "cancel"],
         ["dispatcher"],
+        ["workspaces", "call-limit"],
     ],
 )
 def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:

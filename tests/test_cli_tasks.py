@@ -84,3 +84,22 @@ def test_unknown_task_is_a_one_line_error(
 ) -> None:
     assert main(["tasks", "show", "task_01jd000000000000000000000x"]) == 1
     assert "No such task" in capsys.readouterr().err
+
+
+def test_workspace_call_limit_is_shown_and_set(
+    monkeypatch: pytest.MonkeyPatch,
+    database_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("VOXLINE_DATABASE_URL", database_url)
+    monkeypatch.setenv("VOXLINE_DATA_DIR", str(tmp_path))
+    name = f"cli-{uuid.uuid4().hex[:10]}"
+    assert main(["keys", "create", "--workspace", name]) == 0
+    capsys.readouterr()
+    assert main(["workspaces", "call-limit", "--workspace", name]) == 0
+    assert "10 outbound calls" in capsys.readouterr().out
+    assert main(["workspaces", "call-limit", "--workspace", name, "25"]) == 0
+    assert main(["workspaces", "call-limit", "--workspace", name]) == 0
+    assert "25 outbound calls" in capsys.readouterr().out.splitlines()[-1]
+    assert main(["workspaces", "call-limit", "--workspace", name, "0"]) == 1

@@ -1,4 +1,5 @@
-"""`voxline tasks create|list|show|cancel` (outbound calls, straight on the database) and
+"""`voxline tasks create|list|show|cancel` (outbound calls, straight on the database),
+`voxline workspaces call-limit` (a workspace's cap on live outbound calls) and
 `voxline dispatcher` (the outbound dispatcher alone, for deployments that run it apart)."""
 
 from __future__ import annotations
@@ -90,6 +91,22 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     cancel.add_argument("task_id", help="task_...")
     cancel.set_defaults(command=_with_database(_cancel))
+
+    workspaces = commands.add_parser(
+        "workspaces", help="workspace settings", description="Workspace settings."
+    )
+    workspace_commands = workspaces.add_subparsers(
+        title="commands", metavar="COMMAND", required=True
+    )
+    limit = workspace_commands.add_parser(
+        "call-limit",
+        help="show or set a workspace's cap on live outbound calls",
+        description="Show, or with a number set, how many outbound calls the workspace may "
+        "have live at once across every process (default 10).",
+    )
+    limit.add_argument("--workspace", default="demo", help="workspace name (default: demo)")
+    limit.add_argument("calls", type=int, nargs="?", help="the new cap (1-10000)")
+    limit.set_defaults(command=_with_database(_call_limit))
 
     dispatcher = commands.add_parser(
         "dispatcher",
@@ -207,6 +224,20 @@ async def _cancel(args: argparse.Namespace, settings: Settings, database: Databa
     async with database.transaction() as db:
         row = await task_store.get_task(db, args.task_id)
     print(f"Task {row.id} is {row.status}.", file=sys.stderr)
+    return 0
+
+
+async def _call_limit(args: argparse.Namespace, settings: Settings, database: Database) -> int:
+    if args.calls is not None and not 1 <= args.calls <= 10_000:
+        raise ValueError("a call limit is 1 to 10000")
+    async with database.transaction() as db:
+        workspace = await get_workspace_by_name(db, args.workspace)
+        if workspace is None:
+            raise ValueError(f"no workspace named {args.workspace!r}")
+        if args.calls is not None:
+            workspace.max_concurrent_calls = args.calls
+        cap = workspace.max_concurrent_calls
+    print(f"Workspace {args.workspace!r} may have {cap} outbound calls live at once.")
     return 0
 
 
