@@ -131,6 +131,13 @@ def test_db_upgrade_migrates_an_empty_database(
         ["agents", "list"],
         ["db"],
         ["db", "upgrade"],
+        ["tasks"],
+        ["tasks", "create"],
+        ["tasks", "list"],
+        ["tasks", "show"],
+        ["tasks", "cancel"],
+        ["dispatcher"],
+        ["workspaces", "call-limit"],
     ],
 )
 def test_every_command_has_help(command: list[str], capsys: pytest.CaptureFixture[str]) -> None:

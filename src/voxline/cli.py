@@ -1,4 +1,4 @@
-"""The `voxline` command: serve, keys, agents, db, call.
+"""The `voxline` command: serve, keys, agents, db, call, tasks, dispatcher.
 
 Secrets go to stdout only where they are the output (`keys create` prints the key alone, so
 `KEY=$(voxline keys create)` works); everything else goes to stderr.
@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from voxline import __version__, cli_call, log_redaction
+from voxline import __version__, cli_call, cli_tasks, log_redaction
 from voxline.config import Settings
 from voxline.store.agents import agent_spec
 from voxline.store.api_keys import create_api_key, list_api_keys, revoke_api_key
@@ -109,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     db_upgrade.set_defaults(command=_run_async(_db_upgrade))
 
     cli_call.register(commands)
+    cli_tasks.register(commands)
     return parser
 
 

@@ -62,6 +62,34 @@ class Settings(BaseSettings):
         "(requires twilio_auth_token).",
     )
 
+    dispatcher_enabled: bool = Field(
+        default=True,
+        description="Run the outbound-call dispatcher in this server process "
+        "(`voxline dispatcher` runs it alone).",
+    )
+    twilio_calls_per_second: float = Field(
+        default=1.0,
+        gt=0,
+        le=1000,
+        description="Outbound calls created per second on the Twilio account, across every "
+        "process (Twilio's default CPS is 1).",
+    )
+    dispatch_poll_interval_seconds: float = Field(default=0.5, gt=0, le=60)
+    dispatch_lease_seconds: float = Field(
+        default=30.0,
+        ge=1,
+        le=3600,
+        description="How long a dispatcher owns an attempt whose call it is creating; after "
+        "that the attempt is reconciled against Twilio by any process. Keep it above the "
+        "longest Twilio create request (10 s timeout, plus retries of refused connections).",
+    )
+    dispatch_stale_call_seconds: float = Field(
+        default=120.0,
+        ge=1,
+        description="A live outbound call without news for this long is looked up at Twilio "
+        "(its final status callback may have been lost).",
+    )
+
     relay_token_ttl_seconds: int = Field(default=300, ge=10, le=3600)
     seed_demo_agent: bool = Field(
         default=True, description="Create a demo workspace, key and agent on first start."

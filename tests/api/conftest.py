@@ -23,6 +23,7 @@ def make_settings(database_url: str, data_dir: Path, *, seed: bool = False) -> S
         database_url=database_url,
         seed_demo_agent=seed,
         preload_models=False,
+        dispatcher_enabled=False,
     )
 
 

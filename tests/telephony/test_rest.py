@@ -112,7 +112,14 @@ async def test_create_call_returns_the_queued_call(twilio_api: FakeTwilioApi) ->
             timeout=25,
         )
     call = twilio_api.calls[info.sid]
-    assert info == CallInfo(info.sid, "queued", "+14155550123", "+18005550100", "outbound-api")
+    assert info == CallInfo(
+        info.sid,
+        "queued",
+        "+14155550123",
+        "+18005550100",
+        "outbound-api",
+        date_created=info.date_created,
+    )
     assert call.status_callback_events == EVENTS
     assert (call.url, call.machine_detection, call.timeout) == (CONNECT_URL, "Enable", 25)
 

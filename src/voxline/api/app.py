@@ -12,11 +12,23 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from voxline import __version__
-from voxline.api import agents, browser, debug, health, instances, secrets, sessions, twilio
+from voxline.api import (
+    agents,
+    browser,
+    debug,
+    health,
+    instances,
+    secrets,
+    sessions,
+    tasks,
+    twilio,
+    twilio_tasks,
+)
 from voxline.api.body_limit import BodyLimit
 from voxline.api.errors import error_responses, install_error_handlers
 from voxline.app_state import AppState
 from voxline.config import Settings
+from voxline.dispatch.dispatcher import Dispatcher
 from voxline.security import egress
 
 _ROUTERS: tuple[APIRouter, ...] = (
@@ -24,6 +36,9 @@ _ROUTERS: tuple[APIRouter, ...] = (
     agents.router,
     instances.router,
     twilio.router,
+    twilio_tasks.router,
+    tasks.tasks_router,
+    tasks.batches_router,
     sessions.router,
     secrets.router,
     debug.router,
@@ -52,11 +67,25 @@ def create_app(settings: Settings | None = None, *, server_process: bool = False
         try:
             state = await AppState.start(resolved)
             app.state.voxline = state
+            dispatcher = None
+            if resolved.dispatcher_enabled:
+                engine = state.engine
+                dispatcher = Dispatcher(
+                    resolved,
+                    state.database,
+                    engine.twilio,
+                    engine.http,
+                    engine.live,
+                    draining=engine.draining,
+                )
+                dispatcher.start()
             if server_process:
                 _tune_garbage_collector()
             try:
                 yield
             finally:
+                if dispatcher is not None:
+                    await dispatcher.aclose()
                 await state.aclose()
         finally:
             egress.install(previous)

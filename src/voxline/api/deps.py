@@ -79,6 +79,7 @@ def cursor_query(pattern: str) -> Any:
 AgentCursor = Annotated[str | None, cursor_query(id_pattern("agent"))]
 InstanceCursor = Annotated[str | None, cursor_query(id_pattern("inst"))]
 SessionCursor = Annotated[str | None, cursor_query(id_pattern("sess"))]
+TaskCursor = Annotated[str | None, cursor_query(id_pattern("task"))]
 
 
 def check_cursor(after: str | None, prefix: IdPrefix) -> str | None:

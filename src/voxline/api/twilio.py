@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response, WebSocket
@@ -26,15 +26,10 @@ from starlette.websockets import WebSocketDisconnect
 from voxline.api.deps import get_state, require_api_key
 from voxline.api.errors import ApiError, error_responses, validation_error
 from voxline.api.models import ApiModel
+from voxline.api.twilio_common import check_twilio_signature, first, issue_stream, twilio_form
 from voxline.api.websockets import POLICY_VIOLATION
 from voxline.app_state import AppState
-from voxline.security.relay import (
-    RelayContext,
-    RelayTokenError,
-    Replayed,
-    issue_relay_token,
-    verify_relay_token,
-)
+from voxline.security.relay import RelayContext, RelayTokenError, Replayed, verify_relay_token
 from voxline.store import sessions as session_store
 from voxline.store.errors import NotFound
 from voxline.store.instances import agent_instance
@@ -47,8 +42,7 @@ from voxline.telephony.twilio.media import (
     StartMessage,
     parse_inbound,
 )
-from voxline.telephony.twilio.signature import public_request_url, validate_twilio_request
-from voxline.telephony.twilio.twiml import connect_stream_twiml, say_and_hangup_twiml
+from voxline.telephony.twilio.twiml import say_and_hangup_twiml
 from voxline.transports.twilio import TwilioMediaTransport, receive_text_frame
 
 logger = logging.getLogger(__name__)
@@ -166,13 +160,12 @@ async def _from_api(request: Request, state: AppState) -> Response:
 async def _from_twilio_webhook(
     request: Request, state: AppState, agent_id: str | None, instance_id: str | None
 ) -> Response:
-    form = await request.form()
-    params = {key: [str(value) for value in form.getlist(key)] for key in form}
-    _check_twilio_signature(request, state, params)
-    call_sid = _first(params, "CallSid")
-    from_number = _first(params, "From") or "unknown"
-    to_number = _first(params, "To") or "unknown"
-    outbound = _first(params, "Direction").startswith("outbound")
+    params = await twilio_form(request)
+    check_twilio_signature(request, state, params)
+    call_sid = first(params, "CallSid")
+    from_number = first(params, "From") or "unknown"
+    to_number = first(params, "To") or "unknown"
+    outbound = first(params, "Direction").startswith("outbound")
     direction = Direction.OUTBOUND if outbound else Direction.INBOUND
     async with state.database.transaction() as db:
         agent = await db.get(AgentRow, agent_id) if agent_id else None
@@ -200,28 +193,6 @@ async def _from_twilio_webhook(
     return _twiml(session.twiml)
 
 
-def _check_twilio_signature(
-    request: Request, state: AppState, params: dict[str, list[str]]
-) -> None:
-    settings = state.settings
-    if not settings.twilio_validate_signatures:
-        return
-    if settings.twilio_auth_token is None:
-        logger.error(
-            "refusing a Twilio webhook: set VOXLINE_TWILIO_AUTH_TOKEN to validate signatures "
-            "(or VOXLINE_TWILIO_VALIDATE_SIGNATURES=false for local experiments)"
-        )
-        raise ApiError(403, "Twilio signature validation is not configured on this server.")
-    url = public_request_url(
-        settings.resolved_public_base_url(), request.url.path, request.url.query
-    )
-    signature = request.headers.get("x-twilio-signature")
-    token = settings.twilio_auth_token.get_secret_value()
-    if not validate_twilio_request(token, url, params, signature):
-        logger.warning("refusing a Twilio webhook with a missing or invalid signature")
-        raise ApiError(403, "Invalid or missing X-Twilio-Signature.")
-
-
 def _issue(
     state: AppState,
     session_id: str,
@@ -230,31 +201,15 @@ def _issue(
     from_number: str,
     to_number: str,
 ) -> TwilioSession:
-    context = RelayContext(
-        session_id=session_id,
-        agent_id=agent.id,
-        workspace_id=agent.workspace_id,
-        from_number=from_number,
-        to_number=to_number,
-        instance_id=instance_id,
-    )
-    ttl = timedelta(seconds=state.settings.relay_token_ttl_seconds)
-    token, issued = issue_relay_token(state.secret, context, ttl)
-    stream_url = state.settings.stream_url()
-    assert issued.expires_at is not None
+    issued = issue_stream(state, session_id, agent, instance_id, from_number, to_number)
     return TwilioSession(
         session_id=session_id,
         agent_id=agent.id,
         instance_id=instance_id,
-        stream_url=stream_url,
+        stream_url=issued.stream_url,
         expires_at=issued.expires_at,
-        twiml=connect_stream_twiml(stream_url, {"relay": token}),
+        twiml=issued.twiml,
     )
-
-
-def _first(params: dict[str, list[str]], key: str) -> str:
-    values = params.get(key)
-    return values[0] if values else ""
 
 
 def _twiml(xml: str) -> Response:

@@ -29,6 +29,7 @@ from voxline.calls import ledger as records
 from voxline.calls.credentials import CallCredentials
 from voxline.calls.heartbeat import Heartbeat
 from voxline.calls.ledger import LedgerRecorder, SessionLedger
+from voxline.calls.live import LiveCalls
 from voxline.calls.spool import Spool
 from voxline.calls.webhooks import SessionWebhooks
 from voxline.config import Settings
@@ -45,7 +46,8 @@ from voxline.store.agents import agent_spec, get_agent
 from voxline.store.database import Database
 from voxline.store.instances import get_instance, memory_notes
 from voxline.store.models import Workspace
-from voxline.store.session_state import SessionStatus
+from voxline.store.session_state import Direction, SessionStatus
+from voxline.store.tasks import task_variables
 from voxline.store.types import utcnow
 from voxline.telephony.twilio.rest import TwilioRestClient
 from voxline.tools import ToolRunner
@@ -96,8 +98,8 @@ class CallEngine:
         )
         self.draining = asyncio.Event()
         """Set on the first shutdown signal: take no new calls (nor outbound tasks)."""
+        self.live = LiveCalls()
         self._calls: set[asyncio.Task[object]] = set()
-        self._runtimes: dict[str, AgentRuntime] = {}
         self._aborted = False
         self._sweeper: asyncio.Task[None] | None = None
         self.on_analysis_queued: Callable[[], None] | None = None
@@ -163,6 +165,8 @@ class CallEngine:
                 variables = dict(instance.variables)
                 if instance.memory_enabled:
                     memory = tuple(note.text for note in memory_notes(instance))
+            if row.direction == Direction.OUTBOUND.value:
+                variables.update(await task_variables(db, row.id))
             workspace = await db.get_one(Workspace, row.workspace_id)
             spec = agent_spec(agent)
             return CallSetup(
@@ -209,7 +213,6 @@ class CallEngine:
                 return None
             raise
         finally:
-            self._runtimes.pop(setup.session_id, None)
             self._calls.discard(call)
 
     async def _run(
@@ -257,10 +260,11 @@ class CallEngine:
         )
         setup_ms = 0.0 if stream_started is None else (time.monotonic() - stream_started) * 1000
         outcome: CallOutcome | None = None
-        self._runtimes[setup.session_id] = runtime
+        self.live.add(setup.session_id, runtime)
         try:
             outcome = await runtime.run()
         finally:
+            self.live.remove(setup.session_id, runtime)
             # Runs on cancellation (server shutdown) too: nothing already said is lost.
             await asyncio.shield(recorder.aclose())
             await asyncio.shield(marking)
@@ -344,8 +348,8 @@ class CallEngine:
             return 0
         logger.warning("drain timeout: ending %d live calls", len(remaining))
         endings = [
-            asyncio.create_task(runtime.end_with(message, SHUTDOWN_REASON))
-            for runtime in list(self._runtimes.values())
+            asyncio.create_task(call.end_with(message, SHUTDOWN_REASON))
+            for call in self.live.calls()
         ]
         await asyncio.wait(remaining, timeout=_GOODBYE_S)
         await asyncio.gather(*endings, return_exceptions=True)

@@ -461,3 +461,22 @@ class AgentRuntime:
             self._caller.discard_turn()
             self._floor.forget_resume()
             await self._say(message, kind="goodbye", end_reason=reason)
+
+    # --- acting on the call from outside (machine verdicts of outbound calls) ---------------
+
+    async def hang_up_now(self, reason: EndReason) -> bool:
+        """End the call now; False if it is not running (not started yet, or over)."""
+        if self._tasks is None or self._lifecycle.over:
+            return False
+        await self._hang_up(reason)
+        return True
+
+    async def say_then_hang_up(self, text: str, reason: EndReason) -> bool:
+        """Cut off whatever is playing, speak `text` in full, then hang up with `reason`;
+        False if the call is not running."""
+        if self._tasks is None or self._lifecycle.over:
+            return False
+        self._caller.discard_turn()
+        self._floor.forget_resume()
+        await self._say(text, kind="message", end_reason=reason)
+        return True

@@ -26,6 +26,8 @@ EndReason = Literal[
     "max_duration",
     "error",
     "server_shutdown",
+    "voicemail",
+    "machine_detected",
 ]
 
 

@@ -47,6 +47,8 @@ class Workspace(Base):
     id: Mapped[str] = mapped_column(_ID, primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     webhook_secret: Mapped[str] = mapped_column(String(100))
+    max_concurrent_calls: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
+    """Outbound calls this workspace may have live at once, across every process."""
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
@@ -248,3 +250,141 @@ class ProcessHeartbeat(Base):
     pid: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     beat_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+
+
+_TASK_STATUSES = (
+    "'waiting', 'dialing', 'ringing', 'in_progress', 'completed', 'busy', 'no_answer', "
+    "'failed', 'voicemail', 'canceled'"
+)
+
+
+class BatchRow(Base):
+    """Tasks created together, sharing a concurrency cap."""
+
+    __tablename__ = "batches"
+    __table_args__ = (Index("ix_batches_workspace_id_id", "workspace_id", "id"),)
+
+    id: Mapped[str] = mapped_column(_ID, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(_ID, ForeignKey("workspaces.id", ondelete="CASCADE"))
+    agent_id: Mapped[str] = mapped_column(_ID)
+    from_number: Mapped[str] = mapped_column(String(40))
+    max_concurrency: Mapped[int | None] = mapped_column(Integer)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", json_type())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    canceled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class TaskRow(Base):
+    """One outbound call to place (with its retries); see `store.task_state`."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_TASK_STATUSES})", name="status"),
+        Index("ix_tasks_workspace_id_id", "workspace_id", "id"),
+        Index("ix_tasks_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[str] = mapped_column(_ID, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(_ID, ForeignKey("workspaces.id", ondelete="CASCADE"))
+    agent_id: Mapped[str] = mapped_column(_ID, index=True)
+    instance_id: Mapped[str | None] = mapped_column(_ID)
+    batch_id: Mapped[str | None] = mapped_column(
+        _ID, ForeignKey("batches.id", ondelete="CASCADE"), index=True
+    )
+    to_number: Mapped[str] = mapped_column(String(40))
+    from_number: Mapped[str] = mapped_column(String(40))
+    variables: Mapped[dict[str, str]] = mapped_column(json_type())
+    status: Mapped[str] = mapped_column(String(20))
+    scheduled_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    calling_window: Mapped[dict[str, Any] | None] = mapped_column(json_type(), nullable=True)
+    max_attempts: Mapped[int] = mapped_column(Integer)
+    retry_on: Mapped[list[str]] = mapped_column(json_type())
+    backoff_seconds: Mapped[int] = mapped_column(Integer)
+    machine_detection: Mapped[str] = mapped_column(String(20))
+    voicemail_message: Mapped[str | None] = mapped_column(Text)
+    ring_timeout_seconds: Mapped[int] = mapped_column(Integer)
+    metadata_: Mapped[dict[str, Any]] = mapped_column("metadata", json_type())
+    attempt_count: Mapped[int] = mapped_column(Integer, default=0)
+    throttled: Mapped[int] = mapped_column(Integer, default=0)
+    """Creates refused for pace (429) or lost to Twilio errors since the last real attempt."""
+    ended_reason: Mapped[str | None] = mapped_column(String(300))
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class TaskAttemptRow(Base):
+    """One call placed for a task. Written before the REST create, with a lease: an attempt
+    whose lease expired without a CallSid is reconciled against Twilio before any redial."""
+
+    __tablename__ = "task_attempts"
+    __table_args__ = (
+        Index("ix_task_attempts_status_workspace_id", "status", "workspace_id"),
+        Index("ix_task_attempts_status_lease_expires_at", "status", "lease_expires_at"),
+    )
+
+    task_id: Mapped[str] = mapped_column(
+        _ID, ForeignKey("tasks.id", ondelete="CASCADE"), primary_key=True
+    )
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(_ID)
+    batch_id: Mapped[str | None] = mapped_column(_ID, index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    call_sid: Mapped[str | None] = mapped_column(String(64), unique=True)
+    answered_by: Mapped[str | None] = mapped_column(String(40))
+    amd_pending: Mapped[bool] = mapped_column(Boolean, default=False)
+    """A machine verdict that must still act on the live conversation."""
+    sip_response_code: Mapped[int | None] = mapped_column(Integer)
+    session_id: Mapped[str | None] = mapped_column(_ID)
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class TaskCallbackRow(Base):
+    """A Twilio callback already applied (`CallSid` + `SequenceNumber`, or `amd`)."""
+
+    __tablename__ = "task_callbacks"
+
+    call_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    event: Mapped[str] = mapped_column(String(40), primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class DispatchPacingRow(Base):
+    """Per Twilio account: the earliest time the next call may be created (shared CPS)."""
+
+    __tablename__ = "dispatch_pacing"
+
+    account: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_slot_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class WebhookOutboxRow(Base):
+    """A webhook to deliver, stored in the transaction that caused it (so none is lost)."""
+
+    __tablename__ = "webhook_outbox"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'delivered', 'failed')", name="status"),
+        Index("ix_webhook_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[str] = mapped_column(_ID, ForeignKey("workspaces.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)
+    event_type: Mapped[str] = mapped_column(String(40))
+    subject_id: Mapped[str] = mapped_column(_ID)
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -1,4 +1,5 @@
-"""The few Twilio REST calls voxline makes: place a call, hang up, redirect (transfer).
+"""The few Twilio REST calls voxline makes: place a call, hang up, redirect (transfer), and
+fetch or list calls (to reconcile an outbound attempt whose create went unrecorded).
 
 Form-encoded POSTs with Basic auth, as the official library sends them. Hanging up is
 idempotent and retried on 5xx and network errors; redirect and create are retried only when
@@ -13,6 +14,8 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date, datetime
+from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any
 
@@ -52,6 +55,8 @@ class CallInfo:
     to: str
     from_: str
     direction: str
+    date_created: datetime | None = None
+    duration: int | None = None
 
 
 class TwilioRestClient:
@@ -77,7 +82,8 @@ class TwilioRestClient:
             raise ValueError("a Twilio auth token is required")
         self._account_sid = account_sid
         self._auth = httpx.BasicAuth(account_sid, auth_token)
-        self._calls_url = f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Calls"
+        self._base_url = base_url.rstrip("/")
+        self._calls_url = f"{self._base_url}/2010-04-01/Accounts/{account_sid}/Calls"
         self._owns_http = http is None
         self._http = http or httpx.AsyncClient()
         self._timeout = httpx.Timeout(timeout, connect=min(timeout, 5.0))
@@ -122,30 +128,76 @@ class TwilioRestClient:
         status_callback_events: Sequence[str],
         machine_detection: str | None = None,
         timeout: int | None = None,  # noqa: ASYNC109 (ring time in seconds, sent to Twilio)
+        async_amd_callback: str | None = None,
     ) -> CallInfo:
         """Place an outbound call; Twilio fetches TwiML from `url` once it is answered.
 
-        `machine_detection` is `Enable` or `DetectMessageEnd`; `timeout` is how many seconds
-        it may ring. Status callbacks are POSTed to `status_callback` for each listed event.
+        `machine_detection` is `Enable` or `DetectMessageEnd`; with `async_amd_callback` the
+        call connects at once and the verdict is POSTed there later (`AsyncAmd=true`).
+        `timeout` is how many seconds it may ring. Status callbacks are POSTed to
+        `status_callback` for each listed event.
         """
         form = [("To", to), ("From", from_), ("Url", url), ("StatusCallback", status_callback)]
         form += [("StatusCallbackEvent", event) for event in status_callback_events]
         form.append(("StatusCallbackMethod", "POST"))
         if machine_detection is not None:
             form.append(("MachineDetection", machine_detection))
+            if async_amd_callback is not None:
+                form.append(("AsyncAmd", "true"))
+                form.append(("AsyncAmdStatusCallback", async_amd_callback))
+                form.append(("AsyncAmdStatusCallbackMethod", "POST"))
         if timeout is not None:
             form.append(("Timeout", str(timeout)))
         body = await self._post(".json", form, idempotent=False)
-        try:
-            return CallInfo(
-                sid=str(body["sid"]),
-                status=str(body["status"]),
-                to=str(body.get("to", to)),
-                from_=str(body.get("from", from_)),
-                direction=str(body.get("direction", "outbound-api")),
-            )
-        except KeyError as exc:
-            raise TwilioApiError(0, None, f"call created but response lacks {exc}") from None
+        return _call_info(body, "call created but response lacks")
+
+    async def fetch_call(self, call_sid: str) -> CallInfo:
+        """The call's current state (404 / 20404 raises `TwilioApiError`)."""
+        body = await self._get(self._calls_url + _call_path(call_sid), {})
+        return _call_info(body, "call fetched but response lacks")
+
+    async def list_calls(self, to: str, from_: str, started_on_or_after: date) -> list[CallInfo]:
+        """Calls to `to` from `from_` started (or created) on or after that UTC day, every
+        page of them, newest first."""
+        params: dict[str, str] | None = {
+            "To": to,
+            "From": from_,
+            "StartTime>": started_on_or_after.isoformat(),
+            "PageSize": "100",
+        }
+        url = self._calls_url + ".json"
+        calls: list[CallInfo] = []
+        while True:
+            body = await self._get(url, params or {})
+            for item in body.get("calls") or []:
+                if isinstance(item, dict):
+                    calls.append(_call_info(item, "listed call lacks"))
+            next_page = body.get("next_page_uri")
+            if not next_page:
+                return calls
+            url, params = self._base_url + str(next_page), None
+
+    async def _get(self, url: str, params: dict[str, str]) -> dict[str, Any]:
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.get(
+                    url,
+                    params=params,
+                    auth=self._auth,
+                    headers={"Accept": "application/json", "User-Agent": "voxline"},
+                    timeout=self._timeout,
+                )
+            except _TRANSIENT_ERRORS as exc:
+                if attempt >= self._max_retries:
+                    raise TwilioApiError(0, None, f"cannot reach Twilio: {exc!r}") from exc
+            else:
+                if response.is_success:
+                    return _json(response)
+                if response.status_code not in _RETRY_STATUSES or attempt >= self._max_retries:
+                    raise _error(response)
+            attempt += 1
+            await asyncio.sleep(self._backoff * 2 ** (attempt - 1))
 
     async def _post(
         self, path: str, form: list[tuple[str, str]], *, idempotent: bool
@@ -186,6 +238,33 @@ def dial_twiml(number: str, caller_id: str | None) -> str:
     dial = response.dial(caller_id=caller_id)
     dial.number(number)
     return str(response)
+
+
+def _call_info(body: dict[str, Any], lacking: str) -> CallInfo:
+    try:
+        duration = body.get("duration")
+        return CallInfo(
+            sid=str(body["sid"]),
+            status=str(body["status"]),
+            to=str(body.get("to", "")),
+            from_=str(body.get("from", "")),
+            direction=str(body.get("direction", "outbound-api")),
+            date_created=_rfc2822(body.get("date_created")),
+            duration=int(duration)
+            if isinstance(duration, str | int) and str(duration).isdigit()
+            else None,
+        )
+    except KeyError as exc:
+        raise TwilioApiError(0, None, f"{lacking} {exc}") from None
+
+
+def _rfc2822(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _call_path(call_sid: str) -> str:
