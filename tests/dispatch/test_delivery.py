@@ -7,13 +7,19 @@ import uuid
 from datetime import timedelta
 
 import httpx
+import pytest
 from sqlalchemy import select, update
 
 from voxline.dispatch.delivery import TASK_HEADER, deliver_due
+from voxline.security import egress
+from voxline.security.egress import EgressPolicy
 from voxline.store import outbox
 from voxline.store.database import Database
 from voxline.store.models import WebhookOutboxRow, Workspace
 from voxline.tools.signing import SIGNATURE_HEADER, verify_signature
+
+# Opens loopback to the egress policy: the receivers here answer for 127.0.0.1.
+pytestmark = pytest.mark.usefixtures("loopback_egress")
 
 
 async def _queue(database: Database, workspace: Workspace) -> str:
@@ -107,3 +113,19 @@ async def test_a_receiver_that_never_answers_is_given_up_on(
     row = await _row(database, subject)
     assert row.status == "failed" and row.attempts == outbox.MAX_DELIVERY_ATTEMPTS
     assert row.last_error == "ConnectError"
+
+
+async def test_a_url_the_egress_policy_refuses_fails_at_once(
+    database: Database, workspace: Workspace
+) -> None:
+    subject = await _queue(database, workspace)
+    previous = egress.install(EgressPolicy())
+    try:
+        http = httpx.AsyncClient(transport=httpx.MockTransport(lambda _: httpx.Response(204)))
+        async with http:
+            await deliver_due(database, http)
+    finally:
+        egress.install(previous)
+    row = await _row(database, subject)
+    assert row.status == "failed"
+    assert row.last_error is not None and "egress policy" in row.last_error

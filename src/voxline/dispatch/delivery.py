@@ -1,5 +1,7 @@
 """Delivers the webhook outbox: due rows claimed (any process may), POSTed signed like
-session webhooks (`Voxline-Signature` over timestamp + body), results recorded."""
+session webhooks (`Voxline-Signature` over timestamp + body), results recorded. The URLs are
+the workspace's: each request goes to an address the egress policy checked, redirects are not
+followed, and a refused URL fails at once."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ from datetime import timedelta
 
 import httpx
 
+from voxline.security import egress
+from voxline.security.egress import EgressRefused
 from voxline.store import outbox
 from voxline.store.database import Database
 from voxline.store.models import Workspace
@@ -38,9 +42,11 @@ async def deliver_due(
     results = await asyncio.gather(
         *(_post(http, url, body, subject, secret) for _, url, body, subject, secret in jobs)
     )
-    for (row_id, *_), error in zip(jobs, results, strict=True):
+    for (row_id, *_), (error, final) in zip(jobs, results, strict=True):
         async with database.transaction() as db:
-            row = await outbox.record_result(db, row_id, error=error, backoff=first_backoff)
+            row = await outbox.record_result(
+                db, row_id, error=error, backoff=first_backoff, final=final
+            )
         if error is not None and row is not None and row.status == "failed":
             logger.warning("webhook %s for %s given up: %s", row.event_type, row.subject_id, error)
     return len(jobs)
@@ -48,16 +54,26 @@ async def deliver_due(
 
 async def _post(
     http: httpx.AsyncClient, url: str, body: str, subject: str, secret: str
-) -> str | None:
+) -> tuple[str | None, bool]:
+    """(the error, None when delivered; whether it is final)."""
     headers = {
         "Content-Type": "application/json",
         SIGNATURE_HEADER: sign(secret.encode(), body),
         TASK_HEADER: subject,
     }
     try:
-        response = await http.post(url, content=body, headers=headers)
-    except httpx.HTTPError as exc:
-        return type(exc).__name__
+        target = await egress.current().pin(url)
+        response = await http.post(
+            target.url,
+            content=body,
+            headers={**headers, **target.headers},
+            extensions=target.extensions,
+            follow_redirects=False,
+        )
+    except EgressRefused as exc:
+        return f"refused by the egress policy: {exc}", True
+    except (httpx.HTTPError, OSError) as exc:
+        return type(exc).__name__, False
     if response.status_code >= 300:
-        return f"status {response.status_code}"
-    return None
+        return f"status {response.status_code}", False
+    return None, False

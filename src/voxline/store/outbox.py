@@ -68,10 +68,15 @@ async def claim_due(
 
 
 async def record_result(
-    session: AsyncSession, row_id: int, *, error: str | None, backoff: timedelta
+    session: AsyncSession,
+    row_id: int,
+    *,
+    error: str | None,
+    backoff: timedelta,
+    final: bool = False,
 ) -> WebhookOutboxRow | None:
     """Delivered (`error` None) or failed once more: retried after an exponential backoff
-    from `backoff`, given up after `MAX_DELIVERY_ATTEMPTS`."""
+    from `backoff`, given up after `MAX_DELIVERY_ATTEMPTS` (at once when `final`)."""
     row = await session.get(WebhookOutboxRow, row_id, with_for_update=True)
     if row is None or row.status != "pending":
         return row
@@ -81,7 +86,7 @@ async def record_result(
         row.last_error = None
         return row
     row.last_error = error[:500]
-    if row.attempts >= MAX_DELIVERY_ATTEMPTS:
+    if final or row.attempts >= MAX_DELIVERY_ATTEMPTS:
         row.status = "failed"
     else:
         delay = min(backoff * 2 ** (row.attempts - 1), _MAX_BACKOFF)
