@@ -45,6 +45,7 @@ class AppState:
             raise
         engine = CallEngine(settings, database)
         engine.start_sweeping()
+        await engine.start_live()
         if settings.preload_models:
             await _preload(engine, database)
         monitor = LoopLagMonitor() if settings.lag_monitor else None

@@ -12,16 +12,29 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from voxline import __version__
-from voxline.api import agents, browser, debug, health, instances, secrets, sessions, twilio
+from voxline.api import (
+    agents,
+    browser,
+    debug,
+    health,
+    instances,
+    live,
+    metrics,
+    secrets,
+    sessions,
+    twilio,
+)
 from voxline.api.errors import install_error_handlers
 from voxline.app_state import AppState
 from voxline.config import Settings
 
 _ROUTERS: tuple[APIRouter, ...] = (
     health.router,
+    metrics.router,
     agents.router,
     instances.router,
     twilio.router,
+    live.router,
     sessions.router,
     secrets.router,
     debug.router,

@@ -14,6 +14,7 @@ import time
 
 import httpx
 
+from voxline.observability.metrics import WEBHOOK_DELIVERIES
 from voxline.tools.signing import SESSION_HEADER, SIGNATURE_HEADER, sign
 
 logger = logging.getLogger(__name__)
@@ -62,7 +63,9 @@ class SessionWebhooks:
             try:
                 response = await self._http.post(url, content=body, headers=headers)
                 if response.status_code < 500:
-                    if response.status_code >= 400:
+                    refused = response.status_code >= 400
+                    WEBHOOK_DELIVERIES.labels("refused" if refused else "delivered").inc()
+                    if refused:
                         logger.warning(
                             "session webhook for %s refused with %d; not retried",
                             session_id,
@@ -82,6 +85,7 @@ class SessionWebhooks:
             if attempt < self._attempts:
                 await asyncio.sleep(delay)
                 delay *= 2
+        WEBHOOK_DELIVERIES.labels("failed").inc()
         logger.warning("session webhook for %s given up after %d attempts", session_id, attempt)
 
     async def aclose(self) -> None:

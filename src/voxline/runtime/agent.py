@@ -451,3 +451,24 @@ class AgentRuntime:
         self._floor.forget_resume()
         message = self._limits.max_duration_message
         await self._say(message, kind="goodbye", end_reason="max_duration")
+
+    # --- control from outside the call (an operator, through the API) ----------------------
+
+    async def end_now(self) -> None:
+        """Hang up at once (`operator_hangup`); nothing if the call is already ending."""
+        if not self._lifecycle.over:
+            await self._hang_up("operator_hangup")
+
+    async def transfer_now(self, number: str) -> None:
+        """Hand the line to `number` at once; raises the transport's error if it cannot
+        (`TransferUnsupported` on a browser session)."""
+        await self._transfer(number)
+        self._lifecycle.finish("transferred")
+
+    async def say_now(self, text: str) -> bool:
+        """Speak `text` at once, cutting short whatever the agent was saying; False if the
+        call is not taking new lines (not yet running, or ending)."""
+        if self._tasks is None or self._lifecycle.closing:
+            return False
+        await self._say(text, kind="supervisor")
+        return True
