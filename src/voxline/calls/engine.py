@@ -30,6 +30,7 @@ from voxline.live.control import CallControl, LiveCalls
 from voxline.live.hub import EventHub, EventLog, MemoryLog, RedisLog
 from voxline.loop_lag import LoopLagMonitor
 from voxline.observability.metrics import LOOP_LAG, CallMetrics
+from voxline.observability.tracing import CallTracing
 from voxline.providers.base import ProviderError, ProviderSet, ProviderUnavailable
 from voxline.providers.executor import InferenceExecutor
 from voxline.providers.registry import ProviderRegistry
@@ -96,6 +97,9 @@ class CallEngine:
         self.live = EventHub(log)
         self.control = CallControl(
             LiveCalls(), redis=self.redis, prefix=settings.redis_prefix, process_id=self.process_id
+        )
+        self.tracing = (
+            None if settings.otlp_endpoint is None else CallTracing(settings.otlp_endpoint)
         )
         self._lag = LoopLagMonitor(0.1, 0.1, observer=LOOP_LAG.observe)
 
@@ -272,13 +276,16 @@ class CallEngine:
         return outcome
 
     def _observers(self, setup: CallSetup) -> list[EventObserver]:
-        """What watches one call's events: its live events and its metrics."""
+        """What watches one call's events: its live events, its metrics and its trace."""
         metrics = CallMetrics(setup.channel, setup.direction)
 
         def publish(event: CallEvent) -> None:
             self.live.publish(setup.workspace_id, setup.session_id, event)
 
-        return [publish, metrics.observe]
+        observers: list[EventObserver] = [publish, metrics.observe]
+        if self.tracing is not None:
+            observers.append(self.tracing.call(setup.session_id).observe)
+        return observers
 
     async def _mark_in_progress(
         self, session_id: str, call_sid: str | None, stream_sid: str | None
@@ -327,6 +334,8 @@ class CallEngine:
             await asyncio.wait(list(self._calls), timeout=5.0)
         await self.webhooks.aclose()
         await self.live.aclose()
+        if self.tracing is not None:
+            await asyncio.to_thread(self.tracing.shutdown)
         if self.redis is not None:
             await self.redis.aclose()
         await self.http.aclose()
