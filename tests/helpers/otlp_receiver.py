@@ -39,7 +39,7 @@ def running_otlp_receiver() -> Iterator[OtlpReceiver]:
     server: ThreadingHTTPServer
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
             if self.path != "/v1/traces":
