@@ -53,7 +53,8 @@ class EventLog(Protocol):
 
     async def read(self, key: str, after: str | None, timeout_s: float) -> list[LiveEntry]:
         """The entries after `after` (from the start of the history when None), waiting up to
-        `timeout_s` for one to come; [] if none did."""
+        `timeout_s` for one to come; [] if none did. It may return only the first of them:
+        read again after the last one returned."""
 
     async def expire(self, key: str, after_s: int) -> None:
         """Forget the log `key` `after_s` seconds from now."""
