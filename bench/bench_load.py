@@ -20,8 +20,9 @@ Per N it reports:
 
 With `--processes N --through-proxy` the calls go to N server processes sharing PostgreSQL
 (`--database-url` of a database of its own, required; it is migrated) and Redis
-(`--redis-url`) behind haproxy, configured as docs/deploy.md shows: the server figures are then summed (CPU, memory) or the worst of the
-processes (loop lag), and the overhead includes the proxy's hop.
+(`--redis-url`) behind haproxy, configured as docs/deploy.md shows: the server figures are
+then summed (CPU, memory) or the worst of the processes (loop lag), and the overhead
+includes the proxy's hop.
 
 Run: `.venv/bin/python bench/bench_load.py [--calls 1,10,50] [--profile]`. Writes
 bench/results/load.json and load.png (load-<N>p-proxy.* with --processes N --through-proxy;
