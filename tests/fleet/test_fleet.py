@@ -140,6 +140,16 @@ async def _owner(fleet: Fleet, expected: list[float]) -> None:
     raise AssertionError(f"live calls {[_live_calls(s) for s in fleet.servers]} != {expected}")
 
 
+async def _live_total(fleet: Fleet, total: int) -> list[float]:
+    """Wait until the processes run `total` calls in all; each one's count."""
+    for _ in range(100):
+        live = [_live_calls(server) for server in fleet.servers]
+        if sum(live) == total:
+            return live
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"live calls {live}, wanted {total} in all")
+
+
 @pytest.fixture
 async def calls(fleet: Fleet) -> AsyncIterator[list[SimulatedTwilioCall]]:
     opened: list[SimulatedTwilioCall] = []
@@ -152,21 +162,28 @@ async def test_two_processes_behind_a_proxy_act_as_one(
     fleet: Fleet, calls: list[SimulatedTwilioCall]
 ) -> None:
     agent_id = _agent(fleet, firstMessage=GREETING)
-    a = fleet.servers[0]
+    a, b = fleet.servers
     started_before = [
         sample(_metrics(s), "voxline_calls_started_total", channel="phone") for s in fleet.servers
     ]
 
+    # The workspace's stream, through the proxy (SSE unbuffered), sees calls on either process.
+    dashboard = SseStream(fleet.proxy_url, "/v1/events", fleet.api_key)
+    await dashboard.__aenter__()
+
     # Two Twilio calls through the proxy: one lands on each process (fewest connections).
-    placed = []
-    for expected in ([1.0, 0.0], [1.0, 1.0]):
+    placed: dict[int, tuple[SimulatedTwilioCall, str]] = {}
+    for count in (1, 2):
         call_sid, stream_url, relay, session_id = _answer(fleet, agent_id)
         call = SimulatedTwilioCall(stream_url, relay=relay, call_sid=call_sid)
         await call.__aenter__()
         calls.append(call)
         await call.wait_for_agent_audio(timeout=10)
-        placed.append((call, session_id))
-        await _owner(fleet, expected)
+        live = await _live_total(fleet, count)
+        owner = next((i for i, n in enumerate(live) if n == 1 and i not in placed), None)
+        assert owner is not None, f"both calls went to one process: {live}"
+        placed[owner] = (call, session_id)
+    on_a_call, on_a = placed[0]
     on_b_call, on_b = placed[1]
 
     # A pending session (its stream never connected) is owned by no process.
@@ -195,6 +212,20 @@ async def test_two_processes_behind_a_proxy_act_as_one(
     assert ended.data["reason"] == "operator_hangup"
     await _owner(fleet, [1.0, 0.0])
 
+    # A transfer sent to B hands the call living on A over, through Twilio's REST API.
+    with fleet.client(b.base_url) as client:
+        moved = client.post(f"/v1/sessions/{on_a}/transfer", json={"to": "+14155550100"})
+    assert moved.status_code == 200, moved.text
+    redirects = [
+        r.values("Twiml")[0]
+        for r in fleet.twilio.requests
+        if on_a_call.call_sid in r.path and r.values("Twiml")
+    ]
+    assert redirects and "+14155550100" in redirects[-1]
+    await _owner(fleet, [0.0, 0.0])
+    with fleet.client() as client:
+        assert client.get(f"/v1/sessions/{on_a}").json()["endReason"] == "transferred"
+
     # A browser session works through the proxy (WebSocket upgrade and all).
     with fleet.client() as client:
         token = client.post(f"/v1/agents/{agent_id}/session-token", json={}).json()
@@ -206,9 +237,6 @@ async def test_two_processes_behind_a_proxy_act_as_one(
         await peer.wait_closed()
 
     # The processes' metrics add up to the calls placed.
-    for call in calls:
-        await call.hang_up()
-    await _owner(fleet, [0.0, 0.0])
     texts = [_metrics(server) for server in fleet.servers]
     phone = [sample(t, "voxline_calls_started_total", channel="phone") for t in texts]
     web = [sample(t, "voxline_calls_started_total", channel="web") for t in texts]
@@ -219,3 +247,12 @@ async def test_two_processes_behind_a_proxy_act_as_one(
     with fleet.client() as client:
         stored = client.get(f"/v1/sessions/{browser_session}").json()
     assert stored["status"] == "completed"
+
+    ended: set[str] = set()
+    try:
+        while not {on_a, on_b} <= ended:
+            ended.add((await dashboard.until("session.ended")).data["sessionId"])
+    finally:
+        await dashboard.__aexit__(None, None, None)
+    starts = {m.data["sessionId"] for m in dashboard.messages if m.event == "session.started"}
+    assert {on_a, on_b} <= starts
