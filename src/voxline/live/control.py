@@ -106,6 +106,7 @@ class CallControl:
         self._redis = redis
         self._prefix = prefix
         self._tasks: list[asyncio.Task[None]] = []
+        self._answering: set[asyncio.Task[None]] = set()
         self._pubsub: PubSub | None = None
 
     def _owner_key(self, session_id: str) -> str:
@@ -168,20 +169,32 @@ class CallControl:
         return ControlResult(Outcome(answer["outcome"]), answer["message"])
 
     async def _listen(self, pubsub: PubSub) -> None:
-        assert self._redis is not None
-        async for message in pubsub.listen():
+        while True:
             try:
-                request = json.loads(message["data"])
-                result = await act_locally(
-                    self.calls.get(request["session"]), request["command"], request["argument"]
-                )
-                answer = json.dumps({"outcome": result.outcome.value, "message": result.message})
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    pipe.rpush(request["reply"], answer)
-                    pipe.expire(request["reply"], int(_REPLY_TIMEOUT_S) * 3)
-                    await pipe.execute()
-            except Exception:
-                logger.exception("a relayed call command failed")
+                async for message in pubsub.listen():
+                    # Each on its own: a slow transfer must not hold up a hang-up.
+                    task = asyncio.create_task(self._answer(message["data"]))
+                    self._answering.add(task)
+                    task.add_done_callback(self._answering.discard)
+            except Exception as exc:
+                # Redis went away: the client reconnects and subscribes again on next use.
+                logger.warning("call commands could not be received: %s", exc)
+                await asyncio.sleep(1.0)
+
+    async def _answer(self, data: bytes | str) -> None:
+        assert self._redis is not None
+        try:
+            request = json.loads(data)
+            result = await act_locally(
+                self.calls.get(request["session"]), request["command"], request["argument"]
+            )
+            answer = json.dumps({"outcome": result.outcome.value, "message": result.message})
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.rpush(request["reply"], answer)
+                pipe.expire(request["reply"], int(_REPLY_TIMEOUT_S) * 3)
+                await pipe.execute()
+        except Exception:
+            logger.exception("a relayed call command failed")
 
     async def _refresh_forever(self) -> None:
         assert self._redis is not None
