@@ -55,7 +55,8 @@ TURN_PART = Histogram(
 )
 FIRST_RESPONSE = Histogram(
     "voxline_first_response_seconds",
-    "Start of the call's stream to the first agent audio sent.",
+    "Start of the conversation to the first agent audio sent (the stored firstResponseMs "
+    "adds the set-up before it).",
     registry=REGISTRY,
     buckets=_LATENCY_BUCKETS,
 )
