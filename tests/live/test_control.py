@@ -111,3 +111,15 @@ async def test_a_call_of_a_process_that_stopped_listening_is_not_live(pair: Pair
 
     assert result.outcome is Outcome.NOT_LIVE
     assert "not listening" in result.message
+
+
+async def test_an_unreachable_redis_makes_control_unavailable_not_a_crash() -> None:
+    # Nothing listens on port 1: every Redis command fails to connect.
+    redis = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    control = CallControl(LiveCalls(), redis=redis, prefix="voxline-test", process_id="proc_x")
+    try:
+        result = await control.act("sess_elsewhere", "hangup")
+    finally:
+        await redis.aclose()
+
+    assert result.outcome is Outcome.UNAVAILABLE

@@ -178,12 +178,14 @@ async def _control(
     if row.status not in _LIVE:
         raise ApiError(409, f"Session {session_id} is over ({row.status}): it cannot be changed.")
     result = await state.engine.control.act(session_id, command, argument)
+    if result.outcome is Outcome.UNAVAILABLE:
+        raise ApiError(503, f"Live call control is unavailable: {result.message}.")
     if result.outcome is not Outcome.DONE:
         raise ApiError(409, f"Session {session_id}: {result.message}.")
     return ControlResponse(session_id=session_id, command=command)
 
 
-_CONTROL_ERRORS = error_responses(409)
+_CONTROL_ERRORS = error_responses(409, 503)
 
 
 @router.post(

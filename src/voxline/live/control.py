@@ -20,6 +20,7 @@ from typing import Literal, Protocol
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
 
 from voxline.runtime.transport import TransferUnsupported
 
@@ -46,6 +47,7 @@ class Outcome(enum.Enum):
     DONE = "done"
     NOT_LIVE = "not_live"
     REFUSED = "refused"
+    UNAVAILABLE = "unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +147,16 @@ class CallControl:
         local = self.calls.get(session_id)
         if local is not None or self._redis is None:
             return await act_locally(local, command, argument)
-        owner = await self._redis.get(self._owner_key(session_id))
+        try:
+            return await self._relay(self._redis, session_id, command, argument)
+        except RedisError as exc:
+            logger.warning("relaying %s failed: %s", command, exc)
+            return ControlResult(Outcome.UNAVAILABLE, "Redis cannot be reached")
+
+    async def _relay(
+        self, redis: Redis, session_id: str, command: Command, argument: str
+    ) -> ControlResult:
+        owner = await redis.get(self._owner_key(session_id))
         if owner is None:
             return ControlResult(Outcome.NOT_LIVE, "the session is not live on any server process")
         owner_id = owner.decode() if isinstance(owner, bytes) else str(owner)
@@ -156,11 +167,11 @@ class CallControl:
         message = json.dumps(
             {"reply": reply_key, "session": session_id, "command": command, "argument": argument}
         )
-        if await self._redis.publish(self._channel(owner_id), message) == 0:
+        if await redis.publish(self._channel(owner_id), message) == 0:
             return ControlResult(
                 Outcome.NOT_LIVE, "the server process running the session is not listening"
             )
-        reply = await self._redis.blpop([reply_key], timeout=_REPLY_TIMEOUT_S)
+        reply = await redis.blpop([reply_key], timeout=_REPLY_TIMEOUT_S)
         if reply is None:
             return ControlResult(
                 Outcome.NOT_LIVE, "the server process running the session did not answer"
