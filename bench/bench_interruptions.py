@@ -156,6 +156,15 @@ def _longest_silence(call: SimulatedTwilioCall, start: float, end: float) -> flo
     return max(longest, end - cursor) * 1000
 
 
+async def _while_agent_speaks(call: SimulatedTwilioCall) -> None:
+    """Return once agent audio is playing (a loaded machine may leave gaps between clauses:
+    speech over silence is no interruption to measure)."""
+    for _ in range(250):
+        if not call.agent_silent_for(40):
+            return
+        await asyncio.sleep(0.02)
+
+
 async def run_trials(server: Server, agent_id: str, chosen: list[Trial]) -> list[Result]:
     question = trim_silence(synthesize_caller_speech(QUESTION, RATE))
     results: list[Result] = []
@@ -169,6 +178,7 @@ async def run_trials(server: Server, agent_id: str, chosen: list[Trial]) -> list
                 await call.speak(question)
                 started = await call.wait_for_agent_audio(timeout=15)
                 await asyncio.sleep(max(0.0, started + ONSET_AFTER_S - call.now()))
+                await _while_agent_speaks(call)
                 clears_before = len(call.clears)
                 utterance = await call.speak(trial.audio)
                 assert utterance.started_at is not None

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
 from pydantic.alias_generators import to_camel
 
@@ -485,6 +487,66 @@ class Limits(_Spec):
     tool_filler_message: str = "One moment."
 
 
+# --- after the call --------------------------------------------------------------------------
+
+
+class CallAnalysis(_Spec):
+    """What is made of a call once it has ended: a summary, fields extracted into `data`
+    (checked against `data_schema`), whether it succeeded, and a memory note."""
+
+    summary_prompt: str = Field(
+        default="Summarize the call in two or three sentences: who called, what they wanted "
+        "and what was agreed.",
+        min_length=1,
+        max_length=10_000,
+    )
+    data_schema: dict[str, Any] | None = Field(
+        default=None,
+        description="JSON Schema (draft 2020-12, type 'object') of the fields to extract.",
+    )
+    success_criteria: str | None = Field(
+        default=None,
+        max_length=10_000,
+        description="When set, the call is judged against it (success: true or false).",
+    )
+    remember_summary: bool = Field(
+        default=True, description="Add the summary to the instance's memory for its next call."
+    )
+    llm: LlmSpec | None = Field(
+        default=None, description="The model that analyses the call; the agent's own if unset."
+    )
+
+    @field_validator("data_schema")
+    @classmethod
+    def _valid_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        try:
+            Draft202012Validator.check_schema(value)
+        except SchemaError as exc:
+            path = "/".join(str(part) for part in exc.path) or "(root)"
+            raise ValueError(f"not a valid JSON Schema at {path}: {exc.message}") from exc
+        if value.get("type") != "object":
+            raise ValueError("dataSchema must be a JSON Schema with type 'object'")
+        remote = next(_remote_refs(value), None)
+        if remote is not None:
+            raise ValueError(f"only local references ('#/...') are allowed, not {remote!r}")
+        return value
+
+
+def _remote_refs(schema: object) -> Iterator[str]:
+    """Every `$ref` in `schema` that points outside it (nothing is ever fetched)."""
+    if isinstance(schema, dict):
+        for key, value in schema.items():
+            if key == "$ref" and isinstance(value, str) and not value.startswith("#"):
+                yield value
+            else:
+                yield from _remote_refs(value)
+    elif isinstance(schema, list):
+        for item in schema:
+            yield from _remote_refs(item)
+
+
 class AgentSpec(_Spec):
     """The behaviour of an agent, as stored and as run."""
 
@@ -521,7 +583,11 @@ class AgentSpec(_Spec):
     turn_taking: TurnTaking = Field(default_factory=TurnTaking)
     limits: Limits = Field(default_factory=Limits)
     webhook_url: HttpUrl | None = Field(
-        default=None, description="Receives signed session events (session.ended)."
+        default=None,
+        description="Receives signed session events (session.ended, session.analyzed).",
+    )
+    analysis: CallAnalysis | None = Field(
+        default=None, description="Summary, extracted data and memory made after each call."
     )
 
     def chain(self, role: Role) -> tuple[BaseModel, ...]:

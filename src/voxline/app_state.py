@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from dataclasses import dataclass
 from typing import TextIO
 
+from voxline.analysis.worker import AnalysisPolicy, AnalysisWorker
 from voxline.calls.engine import CallEngine
 from voxline.config import Settings
 from voxline.loop_lag import LoopLagMonitor
@@ -28,6 +30,8 @@ class AppState:
     engine: CallEngine
     lag_monitor: LoopLagMonitor | None = None
     """Samples event-loop lag when `settings.lag_monitor` is on."""
+    analysis: AnalysisWorker | None = None
+    """Runs post-call analyses unless `settings.analysis_workers` is 0."""
 
     @classmethod
     async def start(cls, settings: Settings, *, console: TextIO | None = None) -> AppState:
@@ -44,6 +48,8 @@ class AppState:
             await database.dispose()
             raise
         engine = CallEngine(settings, database)
+        # Registered before any call claims ownership, so no sweep takes this process for dead.
+        await engine.heartbeat.beat()
         engine.start_sweeping()
         await engine.start_live()
         if settings.preload_models:
@@ -51,19 +57,47 @@ class AppState:
         monitor = LoopLagMonitor() if settings.lag_monitor else None
         if monitor is not None:
             monitor.start()
+        analysis = _analysis_worker(settings, engine)
         return cls(
             settings=settings,
             database=database,
             secret=settings.resolved_secret(),
             engine=engine,
             lag_monitor=monitor,
+            analysis=analysis,
         )
+
+    @property
+    def draining(self) -> asyncio.Event:
+        """Set once the process is shutting down: take no new calls or outbound tasks."""
+        return self.engine.draining
 
     async def aclose(self) -> None:
         if self.lag_monitor is not None:
             await self.lag_monitor.aclose()
+        if self.analysis is not None:
+            await self.analysis.aclose()
         await self.engine.aclose()
         await self.database.dispose()
+
+
+def _analysis_worker(settings: Settings, engine: CallEngine) -> AnalysisWorker | None:
+    """The process's analysis worker, started and woken by the engine; None when off."""
+    if settings.analysis_workers == 0:
+        return None
+    policy = AnalysisPolicy(
+        workers=settings.analysis_workers,
+        timeout_s=settings.analysis_timeout_s,
+        lease_s=settings.analysis_lease_s,
+        max_attempts=settings.analysis_max_attempts,
+        memory_budget_chars=settings.memory_budget_chars,
+    )
+    worker = AnalysisWorker(
+        engine.database, engine.registry, engine.credentials, engine.webhooks, policy
+    )
+    engine.on_analysis_queued = worker.wake
+    worker.start()
+    return worker
 
 
 def _announce(seed: DemoSeed, console: TextIO) -> None:

@@ -62,7 +62,8 @@ def _parser() -> argparse.ArgumentParser:
         "serve",
         help="run the server",
         description="Run the HTTP and WebSocket server. Migrates the database first and, on "
-        "the very first start, creates a demo workspace, API key and agent.",
+        "the very first start, creates a demo workspace, API key and agent. SIGTERM or "
+        "SIGINT drains live calls (see docs/operations.md); a second one ends them at once.",
     )
     serve.add_argument("--host", help="interface to bind (default: VOXLINE_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (default: VOXLINE_PORT or 8000)")
@@ -115,6 +116,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from voxline.api.app import create_app
+    from voxline.serve import DrainingServer
 
     overrides = {name: value for name, value in (("host", args.host), ("port", args.port)) if value}
     settings = settings.model_copy(update=overrides)
@@ -122,14 +124,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
+    app = create_app(settings, server_process=True)
     config = uvicorn.Config(
-        create_app(settings, server_process=True),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
+        app, host=settings.host, port=settings.port, log_level=settings.log_level
     )
     log_redaction.install()  # after uvicorn configured its loggers
-    uvicorn.Server(config).run()
+    DrainingServer(config, app).run()
     return 0
 
 

@@ -82,7 +82,58 @@ class Settings(BaseSettings):
         default=False,
         description="Sample event-loop lag and serve it at GET /v1/debug/runtime (benchmarks).",
     )
+    analysis_workers: int = Field(
+        default=2,
+        ge=0,
+        le=64,
+        description="Post-call analyses run at once by this process; 0 runs none here "
+        "(another process of the deployment does them).",
+    )
+    analysis_timeout_s: float = Field(
+        default=60.0, gt=0, le=600, description="Longest wait for one answer of the model."
+    )
+    analysis_lease_s: float = Field(
+        default=120.0,
+        ge=5,
+        le=3600,
+        description="An analysis whose process stops renewing its lease this long is "
+        "taken up again by any process.",
+    )
+    analysis_max_attempts: int = Field(
+        default=3, ge=1, le=20, description="Attempts at an analysis whose model fails."
+    )
+    memory_budget_chars: int = Field(
+        default=4000,
+        ge=200,
+        le=100_000,
+        description="An instance's memory past this size has its oldest notes folded into one.",
+    )
     log_level: str = "info"
+
+    drain_timeout_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        description="On SIGTERM/SIGINT, how long live calls may go on before they are ended.",
+    )
+    drain_message: str = Field(
+        default="Sorry, we have to end this call now. Please call back in a moment. Goodbye.",
+        min_length=1,
+        max_length=500,
+        description="What callers still on the line when the drain times out hear.",
+    )
+    spool_max_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1024,
+        description="Past this much spooled data (database outage) new calls are refused; "
+        "records of live calls are still spooled.",
+    )
+    process_timeout_seconds: float = Field(
+        default=30.0,
+        ge=1.0,
+        le=3600.0,
+        description="A process that has not beaten for this long is dead: its live sessions "
+        "are ended as server_crash. It beats every third of it.",
+    )
 
     redis_url: str | None = Field(
         default=None,

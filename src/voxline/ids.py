@@ -12,7 +12,7 @@ import secrets
 import time
 from typing import Literal
 
-IdPrefix = Literal["ws", "key", "agent", "inst", "sess", "task", "proc"]
+IdPrefix = Literal["ws", "key", "agent", "inst", "sess", "task", "note", "proc"]
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 _BODY_LENGTH = 26

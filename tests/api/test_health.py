@@ -20,7 +20,11 @@ async def test_health_is_ok(anonymous: httpx.AsyncClient) -> None:
 async def test_ready_reports_the_schema_revision(anonymous: httpx.AsyncClient) -> None:
     response = await anonymous.get("/ready")
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "revision": "0002"}
+    assert response.json() == {
+        "status": "ready",
+        "revision": "0005_analysis",
+        "spool": {"depth": 0, "bytes": 0, "full": False},
+    }
 
 
 async def test_ready_is_503_when_migrations_are_not_at_head(
@@ -57,4 +61,5 @@ async def test_ready_is_503_when_the_database_is_unreachable(tmp_path: Path) -> 
     finally:
         await app.state.voxline.aclose()
     assert_error(response, 503, "unavailable_error")
-    assert "unreachable" in response.json()["error"]["message"]
+    assert response.headers["retry-after"]
+    assert "unreachable; 0 call records wait" in response.json()["error"]["message"]

@@ -40,9 +40,10 @@ async def test_create_returns_the_instance_in_camel_case(
     assert is_valid_id(instance["id"], "inst")
     assert (instance["agentId"], instance["externalRef"]) == (agent_id, "patient-42")
     assert instance["variables"] == {"first_name": "Ada"}
-    assert instance["memory"] == [
-        {"text": "Allergic to penicillin", "createdAt": "2025-01-02T02:04:05Z"}
-    ]
+    [note] = instance["memory"]
+    assert is_valid_id(note.pop("id"), "note")
+    assert note == {"text": "Allergic to penicillin", "createdAt": "2025-01-02T02:04:05Z"}
+    assert instance["memoryEnabled"] is True
 
 
 async def test_memory_note_without_date_is_dated_now(
@@ -112,6 +113,39 @@ async def test_patch_replaces_given_fields_and_keeps_the_rest(
     patched = response.json()
     assert patched["variables"] == {"b": "2"}
     assert (patched["externalRef"], patched["memory"]) == ("r1", instance["memory"])
+
+
+async def test_memory_can_be_turned_off_and_on(client: httpx.AsyncClient, agent_id: str) -> None:
+    instance = await _create(client, {"agentId": agent_id, "memoryEnabled": False})
+    assert instance["memoryEnabled"] is False
+    response = await client.patch(f"/v1/instances/{instance['id']}", json={"variables": {}})
+    assert response.json()["memoryEnabled"] is False
+    response = await client.patch(f"/v1/instances/{instance['id']}", json={"memoryEnabled": True})
+    assert response.json()["memoryEnabled"] is True
+
+
+async def test_a_memory_note_is_removed_by_its_id(client: httpx.AsyncClient, agent_id: str) -> None:
+    instance = await _create(
+        client, {"agentId": agent_id, "memory": [{"text": "old"}, {"text": "new"}]}
+    )
+    old, new = instance["memory"]
+    path = f"/v1/instances/{instance['id']}/memory/{old['id']}"
+    response = await client.delete(path)
+    assert response.status_code == 204, response.text
+    after = (await client.get(f"/v1/instances/{instance['id']}")).json()
+    assert after["memory"] == [new]
+    assert_error(await client.delete(path), 404, "not_found_error")
+
+
+async def test_another_workspace_cannot_remove_a_memory_note(
+    client: httpx.AsyncClient, other_tenant: Any, agent_id: str
+) -> None:
+    instance = await _create(client, {"agentId": agent_id, "memory": [{"text": "mine"}]})
+    note_id = instance["memory"][0]["id"]
+    response = await other_tenant.client.delete(f"/v1/instances/{instance['id']}/memory/{note_id}")
+    assert_error(response, 404, "not_found_error")
+    after = (await client.get(f"/v1/instances/{instance['id']}")).json()
+    assert [note["id"] for note in after["memory"]] == [note_id]
 
 
 async def test_patch_null_external_ref_removes_it(client: httpx.AsyncClient, agent_id: str) -> None:

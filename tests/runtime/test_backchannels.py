@@ -18,6 +18,16 @@ def test_anything_more_is_words(text: str) -> None:
     assert Backchannels("en").classify(text) is Said.WORDS
 
 
+@pytest.mark.parametrize("text", ["your your your", "Very", "in a number in"])
+def test_one_other_word_alone_is_unsure(text: str) -> None:
+    assert Backchannels("en").classify(text) is Said.UNSURE
+
+
+@pytest.mark.parametrize("text", ["MmMm", "NMR", "Uh-uh.", "mhm", "in MMM."])
+def test_what_a_recognizer_writes_for_a_hum_is_a_backchannel(text: str) -> None:
+    assert Backchannels("en").classify(text) is Said.BACKCHANNEL
+
+
 def test_no_words_is_nothing() -> None:
     assert Backchannels("en").classify(" ... ") is Said.NOTHING
 
@@ -25,7 +35,8 @@ def test_no_words_is_nothing() -> None:
 def test_the_agents_language_picks_the_list() -> None:
     assert Backchannels("es-ES").classify("Vale, claro.") is Said.BACKCHANNEL
     assert Backchannels("de").classify("Genau.") is Said.BACKCHANNEL
-    assert Backchannels("en").classify("Genau.") is Said.WORDS
+    assert Backchannels("de").classify("Warte, was?") is Said.WORDS
+    assert Backchannels("en").classify("Genau.") is Said.UNSURE
 
 
 def test_an_unknown_language_falls_back_to_english() -> None:

@@ -14,6 +14,8 @@ from voxline.store.instances import (
     add_memory_note,
     create_instance,
     delete_instance,
+    delete_memory_note,
+    fold_memory_notes,
     get_instance,
     list_instances,
     memory_notes,
@@ -106,7 +108,12 @@ async def test_update_to_a_taken_external_ref_is_a_conflict(
         async with database.transaction() as session:
             row = await get_instance(session, workspace.id, row.id, for_update=True)
             await update_instance(
-                session, row, external_ref="taken", variables={}, memory=memory_notes(row)
+                session,
+                row,
+                external_ref="taken",
+                variables={},
+                memory=memory_notes(row),
+                memory_enabled=True,
             )
 
 
@@ -134,6 +141,40 @@ async def test_memory_note_is_appended_dated_now(
         notes = memory_notes(await get_instance(session, workspace.id, row.id))
     assert [note.text for note in notes] == ["Asked about parking"]
     assert notes[0].created_at >= before
+
+
+async def test_a_memory_note_keeps_its_id_and_can_be_removed(
+    database: Database, workspace: Workspace, agent: AgentRow
+) -> None:
+    row = await _instance(database, workspace, agent, None)
+    async with database.transaction() as session:
+        row = await get_instance(session, workspace.id, row.id, for_update=True)
+        first = await add_memory_note(session, row, "Asked about parking")
+        second = await add_memory_note(session, row, "Booked a cleaning")
+    async with database.transaction() as session:
+        row = await get_instance(session, workspace.id, row.id, for_update=True)
+        assert [note.id for note in memory_notes(row)] == [first.id, second.id]
+        await delete_memory_note(session, row, first.id)
+    async with database.transaction() as session:
+        row = await get_instance(session, workspace.id, row.id, for_update=True)
+        assert [note.text for note in memory_notes(row)] == ["Booked a cleaning"]
+        with pytest.raises(NotFound):
+            await delete_memory_note(session, row, first.id)
+
+
+async def test_folding_replaces_the_oldest_notes_only_if_all_are_still_there(
+    database: Database, workspace: Workspace, agent: AgentRow
+) -> None:
+    row = await _instance(database, workspace, agent, None)
+    async with database.transaction() as session:
+        row = await get_instance(session, workspace.id, row.id, for_update=True)
+        notes = [await add_memory_note(session, row, f"call {n}") for n in range(3)]
+        assert await fold_memory_notes(session, row, [notes[0].id, "note_gone"], "x") is None
+        folded = await fold_memory_notes(session, row, [notes[0].id, notes[1].id], "calls 0-1")
+    assert folded is not None and folded.created_at == notes[1].created_at
+    async with database.transaction() as session:
+        kept = memory_notes(await get_instance(session, workspace.id, row.id))
+    assert [note.text for note in kept] == ["calls 0-1", "call 2"]
 
 
 async def test_deleted_instance_is_gone(

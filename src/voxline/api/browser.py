@@ -55,6 +55,7 @@ logger = logging.getLogger(__name__)
 
 router = APIRouter()
 
+_TRY_AGAIN_LATER = 1013
 _START_TIMEOUT_S = 10.0
 _DEV_AGENTS_LIMIT = 100
 _LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -164,6 +165,12 @@ async def browser_session(
         return
     await websocket.accept()
     channel = BrowserChannel(websocket)
+    refusal = state.engine.refusal()
+    if refusal is not None:
+        logger.warning("browser session refused: %s", refusal)
+        await channel.send_error(f"no new sessions: {refusal}")
+        await channel.close(_TRY_AGAIN_LATER, "try again later")
+        return
     consume = functools.partial(use_token_once, state.database)
     try:
         grant = await redeem_session_token(state.secret, token, agent_id, consume)

@@ -11,10 +11,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from voxline.api.models import ErrorDetail, ErrorResponse
 from voxline.store.errors import Conflict, NotFound
+from voxline.store.outage import RETRY_AFTER_S, is_outage
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +83,10 @@ def install_error_handlers(app: FastAPI) -> None:
         Conflict,
         RequestValidationError,
         StarletteHTTPException,
+        # Handled here rather than as a bare Exception, which Starlette re-raises after
+        # answering: an outage is expected, and must not log a traceback per request.
+        SQLAlchemyError,
+        OSError,
         Exception,
     ):
         app.add_exception_handler(exc_class, _handle)
@@ -98,6 +104,18 @@ async def _handle(request: Request, exc: Exception) -> JSONResponse:
             return _request_validation(exc)
         case StarletteHTTPException():
             return _http_exception(request, exc)
+    if is_outage(exc):
+        logger.warning(
+            "database unavailable in %s %s: %s",
+            request.method,
+            request.url.path,
+            type(exc).__name__,
+        )
+        return error_response(
+            503,
+            "The database is unavailable; retry shortly.",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
     logger.exception("unhandled error in %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "An internal error occurred.")
 

@@ -1,7 +1,9 @@
 """/v1/instances: one person's context for an agent.
 
 `variables` fill the agent's `{{placeholders}}`; `externalRef` is the caller's own reference
-(unique per agent); `memory` is a list of notes carried from earlier calls, oldest first.
+(unique per agent); `memory` is a list of notes carried from earlier calls, oldest first, each
+with a stable `id` (`DELETE /v1/instances/{id}/memory/{noteId}` removes one); with
+`memoryEnabled: false` calls neither read nor add notes.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class MemoryNoteIn(ApiModel):
 
 
 class MemoryNote(ApiModel):
+    id: str = Field(description="note_...")
     text: str
     created_at: datetime
 
@@ -58,6 +61,9 @@ class InstanceCreate(ApiModel):
     external_ref: ExternalRef | None = None
     variables: Variables = Field(default_factory=dict)
     memory: Memory = Field(default_factory=list)
+    memory_enabled: bool = Field(
+        default=True, description="Calls read these notes, and their analyses add to them."
+    )
 
 
 class InstancePatch(ApiModel):
@@ -67,6 +73,7 @@ class InstancePatch(ApiModel):
     external_ref: ExternalRef | None = None
     variables: Variables = Field(default_factory=dict)
     memory: Memory = Field(default_factory=list)
+    memory_enabled: bool = True
 
 
 class Instance(ApiModel):
@@ -76,6 +83,7 @@ class Instance(ApiModel):
     external_ref: str | None
     variables: dict[str, str]
     memory: list[MemoryNote]
+    memory_enabled: bool
     created_at: datetime
     updated_at: datetime
 
@@ -92,9 +100,10 @@ def _to_instance(row: InstanceRow) -> Instance:
         external_ref=row.external_ref,
         variables=row.variables,
         memory=[
-            MemoryNote(text=note.text, created_at=note.created_at)
+            MemoryNote(id=note.id, text=note.text, created_at=note.created_at)
             for note in repo.memory_notes(row)
         ],
+        memory_enabled=row.memory_enabled,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -123,6 +132,7 @@ async def create_instance(
             external_ref=body.external_ref,
             variables=body.variables,
             memory=_stored_notes(body.memory),
+            memory_enabled=body.memory_enabled,
         )
     return _to_instance(row)
 
@@ -175,6 +185,9 @@ async def update_instance(
                 external_ref=body.external_ref if "external_ref" in given else row.external_ref,
                 variables=body.variables if "variables" in given else row.variables,
                 memory=_stored_notes(body.memory) if "memory" in given else repo.memory_notes(row),
+                memory_enabled=(
+                    body.memory_enabled if "memory_enabled" in given else row.memory_enabled
+                ),
             )
     return _to_instance(row)
 
@@ -185,4 +198,14 @@ async def delete_instance(
 ) -> Response:
     async with database.transaction() as session:
         await repo.delete_instance(session, principal.workspace_id, instance_id)
+    return Response(status_code=204)
+
+
+@router.delete("/{instance_id}/memory/{note_id}", status_code=204, summary="Remove one memory note")
+async def delete_memory_note(
+    instance_id: str, note_id: str, principal: PrincipalDep, database: DatabaseDep
+) -> Response:
+    async with database.transaction() as session:
+        row = await repo.get_instance(session, principal.workspace_id, instance_id, for_update=True)
+        await repo.delete_memory_note(session, row, note_id)
     return Response(status_code=204)

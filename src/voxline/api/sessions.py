@@ -1,4 +1,5 @@
-"""/v1/sessions: calls (phone or web) with their status, timing, transcript and turn metrics."""
+"""/v1/sessions: calls (phone or web) with their status, timing, transcript, turn metrics and
+post-call analysis."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from voxline.api.deps import After, DatabaseDep, Limit, PrincipalDep, check_curs
 from voxline.api.errors import error_responses
 from voxline.api.models import ApiModel, ListResponse
 from voxline.store import sessions as repo
+from voxline.store.analyses import AnalysisStatus, analysis_json, session_analysis
 from voxline.store.models import SessionRow
 from voxline.store.pagination import DEFAULT_PAGE_SIZE
 from voxline.store.session_state import SessionStatus
@@ -74,9 +76,22 @@ class SessionSummary(ApiModel):
     )
 
 
+class SessionAnalysis(ApiModel):
+    """What was made of the call once it ended (the agent's `analysis` section)."""
+
+    status: AnalysisStatus = Field(description="pending, running, done or failed")
+    summary: str | None
+    data: Any = Field(description="The fields extracted, valid against the agent's dataSchema.")
+    success: bool | None = Field(description="Whether the call met the success criteria.")
+    error: str | None = Field(description="Why the analysis failed (or last failed, if retried).")
+
+
 class Session(SessionSummary):
     transcript: list[TranscriptEntry]
     metrics: list[TurnMetricsEntry]
+    analysis: SessionAnalysis | None = Field(
+        description="Null when the session's agent has no analysis section."
+    )
 
 
 class SessionList(ListResponse[SessionSummary]):
@@ -133,12 +148,13 @@ async def list_sessions(
     )
 
 
-@router.get("/{session_id}", summary="Get a session with its transcript and turn metrics")
+@router.get("/{session_id}", summary="Get a session with its transcript, turn metrics and analysis")
 async def get_session(principal: PrincipalDep, database: DatabaseDep, session_id: str) -> Session:
     async with database.transaction() as db:
         row = await repo.get_session(db, session_id, workspace_id=principal.workspace_id)
         items = await transcript_items(db, session_id)
         metrics = await turn_metrics(db, session_id)
+        analysis = await session_analysis(db, session_id)
     return Session.model_validate(
         {
             **_summary(row),
@@ -148,5 +164,6 @@ async def get_session(principal: PrincipalDep, database: DatabaseDep, session_id
             "metrics": [
                 TurnMetricsEntry.model_validate(entry, from_attributes=True) for entry in metrics
             ],
+            "analysis": None if analysis is None else analysis_json(analysis),
         }
     )

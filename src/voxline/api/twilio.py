@@ -109,7 +109,7 @@ _OPENAPI_BODY: dict[str, Any] = {
     "",
     summary="Start a Twilio call session (API call or Twilio voice webhook)",
     openapi_extra=_OPENAPI_BODY,
-    responses=error_responses(400, 401, 403, 404, 415, 422),
+    responses=error_responses(400, 401, 403, 404, 415, 422, 503),
     response_model=None,
 )
 async def create_twilio_session(
@@ -122,6 +122,10 @@ async def create_twilio_session(
     ] = None,
 ) -> Response:
     state = get_state(request)
+    refusal = state.engine.refusal()
+    if refusal is not None:
+        # A 503 sends Twilio to the number's fallback URL (another process, behind a balancer).
+        raise ApiError(503, f"No new calls: {refusal}.", headers={"Retry-After": "5"})
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/json":
         return await _from_api(request, state)

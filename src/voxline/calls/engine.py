@@ -4,6 +4,11 @@ It is the one place that joins the store, the providers and the runtime: it load
 and instance, moves the session `pending -> in_progress -> completed | failed`, records the
 transcript as it happens and, whatever goes wrong, finalizes the session. Transports (Twilio,
 browser) and the API know nothing of how a call is run beyond `run()`.
+
+Everything a call writes goes through the process's `SessionLedger`, so a database outage
+delays records (spooled on disk) but loses none. The engine also owns the process's
+heartbeat (crash recovery) and its drain on shutdown: `draining` is set on the first signal,
+new calls are refused, live ones finish or are ended with `server_shutdown`.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Literal
@@ -22,7 +27,11 @@ from redis.asyncio import Redis
 
 from voxline.agent_spec import AgentSpec
 from voxline.audio.silero_vad import VadModelUnavailable, preload_silero
+from voxline.calls import ledger as records
 from voxline.calls.credentials import CallCredentials
+from voxline.calls.heartbeat import Heartbeat
+from voxline.calls.ledger import LedgerRecorder, SessionLedger
+from voxline.calls.spool import Spool
 from voxline.calls.webhooks import SessionWebhooks
 from voxline.config import Settings
 from voxline.ids import new_id
@@ -34,7 +43,7 @@ from voxline.observability.tracing import CallTracing
 from voxline.providers.base import ProviderError, ProviderSet, ProviderUnavailable
 from voxline.providers.executor import InferenceExecutor
 from voxline.providers.registry import ProviderRegistry
-from voxline.runtime.agent import AgentRuntime, CallOutcome
+from voxline.runtime.agent import AgentRuntime, CallOutcome, EndReason
 from voxline.runtime.events import CallEvent, SessionEnded, SessionStarted
 from voxline.runtime.journal import EventObserver
 from voxline.runtime.recording import QueuedRecorder
@@ -44,7 +53,6 @@ from voxline.store.agents import agent_spec, get_agent
 from voxline.store.database import Database
 from voxline.store.instances import get_instance, memory_notes
 from voxline.store.models import Workspace
-from voxline.store.recorder import StoreRecorder
 from voxline.store.session_state import SessionStatus
 from voxline.store.types import utcnow
 from voxline.telephony.twilio.rest import TwilioRestClient
@@ -53,6 +61,10 @@ from voxline.tools import ToolRunner
 logger = logging.getLogger(__name__)
 
 _NO_PROVIDERS = "the agent could not start: its providers are unavailable"
+SHUTDOWN_REASON: EndReason = "server_shutdown"
+_GOODBYE_S = 30.0
+"""How long a call ended by the drain may take to say its last line."""
+_ABORT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +97,22 @@ class CallEngine:
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
         self.twilio = _twilio_client(settings, self.http)
         self.webhooks = SessionWebhooks(self.http)
-        self._calls: set[asyncio.Task[object]] = set()
-        self._sweeper: asyncio.Task[None] | None = None
         self.process_id = new_id("proc")
+        spool = Spool(
+            settings.data_dir / "spool", self.process_id, max_bytes=settings.spool_max_bytes
+        )
+        self.ledger = SessionLedger(database, spool, self.webhooks)
+        self.heartbeat = Heartbeat(
+            database, self.process_id, self.webhooks, timeout_s=settings.process_timeout_seconds
+        )
+        self.draining = asyncio.Event()
+        """Set on the first shutdown signal: take no new calls (nor outbound tasks)."""
+        self._calls: set[asyncio.Task[object]] = set()
+        self._runtimes: dict[str, AgentRuntime] = {}
+        self._aborted = False
+        self._sweeper: asyncio.Task[None] | None = None
+        self.on_analysis_queued: Callable[[], None] | None = None
+        """Called when a finished session queues its analysis (wakes the analysis worker)."""
         self.redis = None if settings.redis_url is None else Redis.from_url(settings.redis_url)
         log: EventLog = (
             MemoryLog(settings.live_history_events)
@@ -110,9 +135,21 @@ class CallEngine:
         self._lag.start()
 
     def start_sweeping(self, every_s: float = 60.0) -> None:
-        """Periodically fail sessions whose stream never connected (their relay expired)."""
+        """Start the process's background duties: the ledger (replaying any spool a stopped
+        process left), the heartbeat and its crash sweep, and failing sessions whose stream
+        never connected (their relay expired)."""
+        self.ledger.start()
+        self.heartbeat.start()
         if self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep_forever(every_s))
+
+    def refusal(self) -> str | None:
+        """Why a new call must be refused now (draining, spool full); None to take it."""
+        if self.draining.is_set():
+            return "this server is shutting down"
+        if self.ledger.full:
+            return "this server cannot record calls right now (database unavailable)"
+        return None
 
     async def sweep_stale_sessions(self) -> list[str]:
         """Fail the pending sessions whose relay token has expired; returns their IDs."""
@@ -155,7 +192,8 @@ class CallEngine:
             if row.instance_id is not None:
                 instance = await get_instance(db, row.workspace_id, row.instance_id)
                 variables = dict(instance.variables)
-                memory = tuple(note.text for note in memory_notes(instance))
+                if instance.memory_enabled:
+                    memory = tuple(note.text for note in memory_notes(instance))
             workspace = await db.get_one(Workspace, row.workspace_id)
             spec = agent_spec(agent)
             return CallSetup(
@@ -187,16 +225,25 @@ class CallEngine:
         stream_started: float | None = None,
     ) -> CallOutcome | None:
         """Hold the conversation and finalize the session. Returns None if it never started
-        (its providers could not be built). `stream_started` (`time.monotonic()` when the
-        transport's stream began) makes the first-response figure include our set-up."""
-        task = asyncio.current_task()
-        if task is not None:
-            self._calls.add(task)
+        (its providers could not be built) or was cut off by `abort()`. `stream_started`
+        (`time.monotonic()` when the transport's stream began) makes the first-response
+        figure include our set-up."""
+        # Its own task, so that `abort()` can cancel the call without cancelling the caller's
+        # (a WebSocket endpoint, which still closes its socket).
+        call = asyncio.create_task(
+            self._run(setup, transport, call_sid, stream_sid, stream_started)
+        )
+        self._calls.add(call)
         try:
-            return await self._run(setup, transport, call_sid, stream_sid, stream_started)
+            return await call
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if call.cancelled() and current is not None and not current.cancelling():
+                return None
+            raise
         finally:
-            if task is not None:
-                self._calls.discard(task)
+            self._runtimes.pop(setup.session_id, None)
+            self._calls.discard(call)
 
     async def _run(
         self,
@@ -234,7 +281,7 @@ class CallEngine:
 
         # Written in the background, batched: a slow database delays neither the call's audio
         # nor its client events (the runtime's journal sends those in order with the writes).
-        recorder = QueuedRecorder(StoreRecorder(self.database, setup.session_id))
+        recorder = QueuedRecorder(LedgerRecorder(self.ledger, setup.session_id))
         tools = ToolRunner(
             setup.spec.tools,
             http=self.http,
@@ -254,6 +301,7 @@ class CallEngine:
         )
         setup_ms = 0.0 if stream_started is None else (time.monotonic() - stream_started) * 1000
         outcome: CallOutcome | None = None
+        self._runtimes[setup.session_id] = runtime
         self.control.calls.add(setup.session_id, runtime)
         await self.control.claim(setup.session_id)
         try:
@@ -264,9 +312,12 @@ class CallEngine:
             await asyncio.shield(recorder.aclose())
             await asyncio.shield(marking)
             if outcome is None:
-                await asyncio.shield(
-                    self._finish(setup, SessionStatus.FAILED, "error", "call interrupted", None)
+                reason, error = (
+                    (SHUTDOWN_REASON, "the server stopped during the call")
+                    if self._aborted
+                    else ("error", "call interrupted")
                 )
+                await asyncio.shield(self._finish(setup, SessionStatus.FAILED, reason, error, None))
         if outcome.first_response_ms is not None:
             outcome = dataclasses.replace(
                 outcome, first_response_ms=outcome.first_response_ms + setup_ms
@@ -290,10 +341,14 @@ class CallEngine:
     async def _mark_in_progress(
         self, session_id: str, call_sid: str | None, stream_sid: str | None
     ) -> None:
-        async with self.database.transaction() as db:
-            await session_store.mark_in_progress(
-                db, session_id, call_sid=call_sid, stream_sid=stream_sid, started_at=utcnow()
-            )
+        record = records.started(
+            session_id,
+            at=utcnow(),
+            owner=self.process_id,
+            call_sid=call_sid,
+            stream_sid=stream_sid,
+        )
+        await self.ledger.write([record])
 
     async def _finish(
         self,
@@ -303,24 +358,69 @@ class CallEngine:
         error: str | None,
         outcome: CallOutcome | None,
     ) -> None:
+        first_response_ms = None if outcome is None else outcome.first_response_ms
+        webhook_url = setup.spec.webhook_url
+        analysis = setup.spec.analysis
+        record = records.finished(
+            setup.session_id,
+            status=status,
+            end_reason=end_reason,
+            error=error,
+            at=utcnow(),
+            first_response_ms=first_response_ms,
+            webhook_url=None if webhook_url is None else str(webhook_url),
+            # Queued with the final status, in one transaction: a finished session never
+            # misses its analysis, whichever process runs it.
+            analysis=None
+            if analysis is None
+            else analysis.model_copy(update={"llm": analysis.llm or setup.spec.llm}),
+            language=setup.spec.language,
+        )
         try:
-            async with self.database.transaction() as db:
-                await session_store.finish(
-                    db,
-                    setup.session_id,
-                    status=status,
-                    end_reason=end_reason,
-                    error=error,
-                    first_response_ms=None if outcome is None else outcome.first_response_ms,
-                )
-        except Exception:
-            logger.exception("session %s: could not be finalized", setup.session_id)
+            await self.ledger.write([record])
+        except RuntimeError:
+            logger.error("session %s: ended after shutdown, not finalized", setup.session_id)
             return
-        if setup.spec.webhook_url is not None:
-            url = str(setup.spec.webhook_url)
-            self.webhooks.session_ended(
-                url, setup.signing_secret, setup.session_id, status, end_reason
+        if analysis is not None and self.on_analysis_queued is not None:
+            self.on_analysis_queued()
+
+    async def drain(self, timeout_s: float, message: str) -> int:
+        """Stop taking calls and let live ones finish for up to `timeout_s`; then say
+        `message` to each remaining caller and hang up (`server_shutdown`). Returns how many
+        calls had to be ended that way."""
+        self.draining.set()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        if self._calls:
+            logger.warning(
+                "draining: %d live calls may go on for up to %.0f s", len(self._calls), timeout_s
             )
+        # Re-read each time: a stream answered just before the drain may join it.
+        while self._calls and (left := deadline - loop.time()) > 0:
+            await asyncio.wait(list(self._calls), timeout=left, return_when=asyncio.FIRST_COMPLETED)
+        remaining = list(self._calls)
+        if not remaining:
+            return 0
+        logger.warning("drain timeout: ending %d live calls", len(remaining))
+        endings = [
+            asyncio.create_task(runtime.end_with(message, SHUTDOWN_REASON))
+            for runtime in list(self._runtimes.values())
+        ]
+        await asyncio.wait(remaining, timeout=_GOODBYE_S)
+        await asyncio.gather(*endings, return_exceptions=True)
+        if self._calls:
+            await self.abort()
+        return len(remaining)
+
+    async def abort(self) -> None:
+        """End every live call now (`failed/server_shutdown`, transcript kept)."""
+        self.draining.set()
+        self._aborted = True
+        calls = list(self._calls)
+        for task in calls:
+            task.cancel()
+        if calls:
+            await asyncio.wait(calls, timeout=_ABORT_S)
 
     async def aclose(self) -> None:
         await self._lag.aclose()
@@ -328,10 +428,9 @@ class CallEngine:
         if self._sweeper is not None:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
-        for task in list(self._calls):
-            task.cancel()
-        if self._calls:
-            await asyncio.wait(list(self._calls), timeout=5.0)
+        await self.abort()
+        await self.ledger.aclose()
+        await self.heartbeat.aclose()
         await self.webhooks.aclose()
         await self.live.aclose()
         if self.tracing is not None:

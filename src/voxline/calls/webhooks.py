@@ -1,4 +1,5 @@
-"""Signed session webhooks (`session.ended`) sent to an agent's `webhook_url`, with retries.
+"""Signed session webhooks (`session.ended`, `session.analyzed`) sent to an agent's
+`webhook_url`, with retries.
 
 Delivery runs in the background so that finishing a call never waits on the receiver. Each
 attempt is signed afresh (`Voxline-Signature`, see `voxline.tools.signing`); 5xx answers,
@@ -11,6 +12,7 @@ import asyncio
 import json
 import logging
 import time
+from typing import Any
 
 import httpx
 
@@ -40,13 +42,21 @@ class SessionWebhooks:
         self, url: str, secret: bytes, session_id: str, status: str, end_reason: str
     ) -> None:
         """Queue a `session.ended` delivery; returns at once."""
+        data = {"sessionId": session_id, "status": status, "endReason": end_reason}
+        self._queue(url, secret, session_id, "session.ended", data)
+
+    def session_analyzed(
+        self, url: str, secret: bytes, session_id: str, analysis: dict[str, Any]
+    ) -> None:
+        """Queue a `session.analyzed` delivery (`analysis` as the sessions API shows it)."""
+        data = {"sessionId": session_id, "analysis": analysis}
+        self._queue(url, secret, session_id, "session.analyzed", data)
+
+    def _queue(
+        self, url: str, secret: bytes, session_id: str, kind: str, data: dict[str, Any]
+    ) -> None:
         body = json.dumps(
-            {
-                "type": "session.ended",
-                "createdAt": int(time.time()),
-                "data": {"sessionId": session_id, "status": status, "endReason": end_reason},
-            },
-            separators=(",", ":"),
+            {"type": kind, "createdAt": int(time.time()), "data": data}, separators=(",", ":")
         )
         task = asyncio.create_task(self._deliver(url, secret, session_id, body))
         self._pending.add(task)

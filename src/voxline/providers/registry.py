@@ -89,7 +89,7 @@ class ProviderRegistry:
         wherever the spec says, like a workspace's).
 
         Raises ProviderUnavailable naming what is missing (every failure, in one message)."""
-        context = self._context(spec, credentials)
+        context = self._context(spec.language, credentials)
         stt, llm, tts = await asyncio.gather(
             *(self._providers.chain(role, spec.chain(role), context) for role in ROLES),
             return_exceptions=True,
@@ -101,10 +101,18 @@ class ProviderRegistry:
             stt=cast(SpeechToText, stt), llm=cast(LanguageModel, llm), tts=cast(TextToSpeech, tts)
         )
 
+    async def language_model(
+        self, spec: BaseModel, language: str, credentials: Credentials | None = None
+    ) -> LanguageModel:
+        """The provider of one LLM spec outside any call (post-call analysis), shared with
+        the calls that use the same spec; ProviderUnavailable as `build`."""
+        context = self._context(language, credentials)
+        return cast(LanguageModel, await self._providers.get(spec, context))
+
     async def warm_up(self, spec: AgentSpec, credentials: Credentials | None = None) -> None:
         """Build the agent's providers and warm each one that can be, once per process."""
         await self.build(spec, credentials)
-        context = self._context(spec, credentials)
+        context = self._context(spec.language, credentials)
         for role in ROLES:
             await self._providers.warm_up_chain(spec.chain(role), context)
 
@@ -112,7 +120,7 @@ class ProviderRegistry:
         """Close every provider that holds connections (at shutdown)."""
         await self._providers.aclose()
 
-    def _context(self, spec: AgentSpec, credentials: Credentials | None) -> BuildContext:
+    def _context(self, language: str, credentials: Credentials | None) -> BuildContext:
         resolved = {
             name: value
             if isinstance(value, Credential)
@@ -120,7 +128,7 @@ class ProviderRegistry:
             for name, value in (credentials or {}).items()
         }
         return BuildContext(
-            self._executor, spec.language, self._model_dir, resolved, catalog=self._catalog
+            self._executor, language, self._model_dir, resolved, catalog=self._catalog
         )
 
 

@@ -452,6 +452,16 @@ class AgentRuntime:
         message = self._limits.max_duration_message
         await self._say(message, kind="goodbye", end_reason="max_duration")
 
+    async def end_with(self, message: str, reason: EndReason) -> None:
+        """End the call from outside: say `message`, then hang up with `reason` (at once if
+        the call has not started; unchanged if it is already saying goodbye)."""
+        if self._tasks is None or self._lifecycle.over:
+            self._lifecycle.finish(reason)
+        elif not self._lifecycle.closing:
+            self._caller.discard_turn()
+            self._floor.forget_resume()
+            await self._say(message, kind="goodbye", end_reason=reason)
+
     # --- control from outside the call (an operator, through the API) ----------------------
 
     async def end_now(self) -> None:

@@ -1,11 +1,15 @@
 """Backchannels: "yeah", "okay", "mm-hmm" said while the agent speaks, which a person talking
 hears and goes on.
 
-`classify` judges what the caller said over the agent from its words: a backchannel (every
-word is one of the language's acknowledgements, or a sound a recognizer makes of a hum), real
-words (anything else: a barge-in), or nothing (no words yet). The lists are per language;
-the agent's `language` picks one (English when voxline has none for it), and an agent may
-add its own phrases.
+`classify` judges what the caller said over the agent from its words:
+- a backchannel: every word is one of the language's acknowledgements, or a sound a
+  recognizer makes of a hum or a filler;
+- words: a barge-in cue ("sorry", "wait", "no"...) or two words or more that are neither;
+- unsure: one such word alone (a quick peek at a short stretch of speech often mishears an
+  acknowledgement as one: "sure" as "your"), to be settled by more words or the transcript;
+- nothing: no words (yet): a cough, a click, a breath.
+The lists are per language; the agent's `language` picks one (English when voxline has none
+for it), and an agent may add its own phrases.
 """
 
 from __future__ import annotations
@@ -54,6 +58,27 @@ _PHRASES: dict[str, frozenset[str]] = {
     ),
 }  # fmt: skip
 
+# Words that open a barge-in, by language: one of them is enough to stop the agent.
+_CUES: dict[str, frozenset[str]] = {
+    "en": frozenset(
+        {"sorry", "wait", "stop", "no", "nope", "hold", "actually", "excuse", "hang", "what",
+         "why", "how", "when", "where", "who", "can", "could", "would", "but", "hey",
+         "listen", "please", "question", "pardon", "hello"}
+    ),
+    "es": frozenset({"perdón", "perdona", "espera", "no", "pero", "oiga", "oye", "qué", "cómo",
+                     "cuándo", "dónde", "puede", "puedes", "disculpe"}),
+    "fr": frozenset({"pardon", "attendez", "attends", "non", "mais", "excusez", "quoi",
+                     "comment", "quand", "où", "pouvez"}),
+    "de": frozenset({"entschuldigung", "warten", "warte", "moment", "nein", "aber", "halt",
+                     "was", "wie", "wann", "wo", "können", "kann"}),
+    "pt": frozenset({"desculpe", "espera", "espere", "não", "mas", "como", "quando", "onde",
+                     "pode", "olha"}),
+    "it": frozenset({"scusi", "scusa", "aspetta", "aspetti", "no", "ma", "cosa", "come",
+                     "quando", "dove", "può", "puoi"}),
+    "nl": frozenset({"sorry", "wacht", "nee", "maar", "wat", "hoe", "wanneer", "waar", "kunt",
+                     "kun"}),
+}  # fmt: skip
+
 # What a recognizer makes of a hum or a breath: Whisper tiny hears "mm-hmm" as "in", "in the",
 # "and I'm", "in Emma", "Amen, mama"; "uh-huh" as "oh". Fillers and lone function words carry
 # no request when they are all the caller said over the agent (a barge-in that starts with
@@ -64,10 +89,16 @@ _HUM_SOUNDS = frozenset(
 )  # fmt: skip
 
 
+_HUM = re.compile(r"^(?:[mnh]{2,}r?|(?:uh|ah|oh|eh|um|hm|mm|a|o|u|-)+)$")
+"""Tokens a recognizer writes for a hum: "mmm", "nmr", "mhm", "uh", "ah"..."""
+
+
 class Said(enum.Enum):
     NOTHING = "nothing"
     """No words (yet): a cough, a click, a breath, or speech not recognized so far."""
     BACKCHANNEL = "backchannel"
+    UNSURE = "unsure"
+    """One word that is neither: more words, or the transcript, will tell."""
     WORDS = "words"
     """Real words: the caller is taking the turn."""
 
@@ -77,22 +108,30 @@ class Backchannels:
 
     def __init__(self, language: str, extra: Iterable[str] = ()) -> None:
         code = language.split("-")[0].lower()
-        phrases = set(_PHRASES.get(code, _PHRASES["en"]))
+        if code not in _PHRASES:
+            code = "en"
+        phrases = set(_PHRASES[code])
         phrases.update(_normalize(phrase) for phrase in extra)
         self._phrases = frozenset(phrases)
         self._words = frozenset(word for phrase in self._phrases for word in phrase.split())
+        self._cues = _CUES[code]
 
     def classify(self, text: str) -> Said:
         """What `text` (the caller's words over the agent, complete or so far) is."""
         words = _collapse(_normalize(text).split())
         if not words:
             return Said.NOTHING
-        joined = " ".join(words)
-        if joined in self._phrases or all(
-            word in self._words or word in _HUM_SOUNDS for word in words
-        ):
+        if " ".join(words) in self._phrases:
             return Said.BACKCHANNEL
-        return Said.WORDS
+        if any(word in self._cues for word in words):
+            return Said.WORDS
+        other = {word for word in words if not self._acknowledges(word)}
+        if not other:
+            return Said.BACKCHANNEL
+        return Said.UNSURE if len(other) == 1 else Said.WORDS
+
+    def _acknowledges(self, word: str) -> bool:
+        return word in self._words or word in _HUM_SOUNDS or _HUM.match(word) is not None
 
 
 def _normalize(text: str) -> str:

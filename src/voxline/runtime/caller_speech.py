@@ -91,7 +91,13 @@ class CallerSpeech:
 
     @property
     def speaking(self) -> bool:
+        """In a stretch of speech (short silences included, until a pause is detected)."""
         return self.detector.state is TurnState.SPEAKING
+
+    @property
+    def voiced(self) -> bool:
+        """The last window was speech."""
+        return self.detector.voiced
 
     def hear(self, pcm: Pcm16, mulaw: bytes | None) -> list[float]:
         """Take one frame of caller audio (sent on to the recognizer while a segment is open);

@@ -4,12 +4,13 @@ When the caller starts speaking while the agent's answer plays, the agent does n
 once: it lowers its voice (`listening_volume`; audio is sent only ~200 ms ahead, so this is
 heard within a fraction of a second) and listens. Its recognizer peeks at the words so far
 right away and every `peek_interval_ms` while the caller speaks:
-- real words ("Sorry, can I...", "Wait", "No") are a barge-in: the agent stops at once;
+- real words ("Sorry, can I...", "Wait", "No") are a barge-in: the agent stops at once; a
+  lone word that is neither (a quick peek mishears "sure" as "your") waits for more;
 - speech longer than `backchannel_max_ms` is a barge-in whatever it says;
 - when the caller pauses, a peek at the whole utterance decides: a backchannel ("yeah",
   "okay", "mm-hmm": `runtime/backchannels.py`) is recorded as one and the agent speaks on at
-  full voice, having never stopped; words stop it. No words yet (a cough, a recognizer that
-  cannot peek): the turn's transcript decides when it comes.
+  full voice, having never stopped; words stop it. Unsure, or no words yet (a cough, a
+  recognizer that cannot peek): the turn's transcript decides when it comes.
 The trade-off: a real barge-in is decided once the caller has spoken `min_speech_ms` plus one
 peek (~50 ms on a CPU), and one that starts like a backchannel ("Yeah, but...") only when
 its next words are heard; a backchannel costs the caller nothing but a softer agent for a
@@ -33,6 +34,9 @@ from voxline.runtime.journal import Journal
 from voxline.runtime.tasks import Timer
 
 logger = logging.getLogger(__name__)
+
+_RECHECK_S = 0.06
+"""At the length limit in a silent window: look again this much later."""
 
 
 @dataclass(eq=False, slots=True)
@@ -106,10 +110,10 @@ class Overlap:
         said = self._backchannels.classify(text)
         if said is Said.BACKCHANNEL:
             return self._backchannel(text)
-        if said is Said.WORDS:
-            await self.barge_in()
-        else:
+        if said is Said.NOTHING:
             self.drop()
+        else:
+            await self.barge_in()  # a transcript's lone word is meant: "Tuesday."
         return False
 
     async def barge_in(self) -> None:
@@ -152,8 +156,13 @@ class Overlap:
             self._backchannel(text)
 
     async def _over_limit(self) -> None:
-        if self._current is not None and self._speech.speaking:
+        if self._current is None or not self._speech.speaking:
+            return
+        if self._speech.voiced:
             await self.barge_in()
+        else:
+            # The caller may have just stopped: let the pause decide, unless they go on.
+            self.limit_timer.start(_RECHECK_S)
 
     def _backchannel(self, text: str) -> bool:
         if not self._floor.busy:

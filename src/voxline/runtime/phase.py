@@ -25,6 +25,7 @@ EndReason = Literal[
     "idle_timeout",
     "max_duration",
     "error",
+    "server_shutdown",
     "operator_hangup",
 ]
 

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -27,6 +27,7 @@ class LocalServer:
     pid: int
     env: dict[str, str]
     log_path: Path
+    process: subprocess.Popen[bytes] = field(repr=False)
 
     def client(self, timeout: float = 10.0) -> httpx.Client:
         """A client that authenticates with `api_key`."""
@@ -38,6 +39,10 @@ class LocalServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+    def wait_exit(self, timeout: float) -> int:
+        """Wait for the process to exit (after a signal); its exit status."""
+        return self.process.wait(timeout=timeout)
 
 
 def free_port() -> int:
@@ -81,7 +86,7 @@ def running_server(
         process = subprocess.Popen([*_VOXLINE, "serve"], env=full_env, stdout=log, stderr=log)
     try:
         _wait_ready(base_url, process, log_path, startup_timeout)
-        yield LocalServer(base_url, api_key, process.pid, full_env, log_path)
+        yield LocalServer(base_url, api_key, process.pid, full_env, log_path, process)
     finally:
         process.terminate()
         try:

@@ -1,6 +1,6 @@
 """Persistence: SQLAlchemy models, Alembic migrations and one repository module per resource.
 
 Repository functions take an `AsyncSession` from `Database.transaction()`; the few used
-outside a request (`StoreRecorder`, `use_token_once`, idempotency) take the `Database`
+outside a request (`use_token_once`, idempotency) take the `Database`
 and run their own short transactions.
 """

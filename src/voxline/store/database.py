@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 _SQLITE_BUSY_TIMEOUT_MS = 10_000
+_CONNECT_TIMEOUT_S = 5.0
 
 
 class DatabaseConfigError(ValueError):
@@ -56,7 +57,11 @@ class Database:
             self.engine: AsyncEngine = create_async_engine(parsed)
             _configure_sqlite(self.engine)
         else:
-            self.engine = create_async_engine(parsed, pool_pre_ping=True)
+            # A database that does not answer must fail fast (asyncpg waits 60 s by default):
+            # callers spool their records and API clients are told to retry.
+            self.engine = create_async_engine(
+                parsed, pool_pre_ping=True, connect_args={"timeout": _CONNECT_TIMEOUT_S}
+            )
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager

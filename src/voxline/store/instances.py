@@ -1,11 +1,13 @@
 """Instances: one person's context for an agent (prompt variables, external reference, memory).
 
-Memory is a list of notes carried from earlier calls, each `{"text", "created_at"}` in the row.
+Memory is a list of notes carried from earlier calls, each `{"id", "text", "created_at"}` in
+the row, oldest first. A note's ID stays the same for its life, so one can be removed or folded
+into a summary without touching notes written meanwhile.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
@@ -24,18 +26,24 @@ from voxline.store.types import utcnow
 class MemoryNote:
     text: str
     created_at: datetime
+    id: str = field(default_factory=lambda: new_id("note"))
 
 
 def memory_notes(row: InstanceRow) -> list[MemoryNote]:
     """The instance's memory, oldest note first."""
     return [
-        MemoryNote(text=note["text"], created_at=datetime.fromisoformat(note["created_at"]))
+        MemoryNote(
+            id=note["id"], text=note["text"], created_at=datetime.fromisoformat(note["created_at"])
+        )
         for note in row.memory
     ]
 
 
 def _dump_memory(notes: list[MemoryNote]) -> list[dict[str, str]]:
-    return [{"text": note.text, "created_at": note.created_at.isoformat()} for note in notes]
+    return [
+        {"id": note.id, "text": note.text, "created_at": note.created_at.isoformat()}
+        for note in notes
+    ]
 
 
 async def create_instance(
@@ -46,6 +54,7 @@ async def create_instance(
     external_ref: str | None,
     variables: dict[str, str],
     memory: list[MemoryNote],
+    memory_enabled: bool = True,
 ) -> InstanceRow:
     """A new instance of the workspace's agent; `NotFound` (param agentId) if there is none."""
     await get_agent(session, workspace_id, agent_id, param="agentId")
@@ -57,6 +66,7 @@ async def create_instance(
         external_ref=external_ref,
         variables=dict(variables),
         memory=_dump_memory(memory),
+        memory_enabled=memory_enabled,
         created_at=now,
         updated_at=now,
     )
@@ -118,23 +128,56 @@ async def update_instance(
     external_ref: str | None,
     variables: dict[str, str],
     memory: list[MemoryNote],
+    memory_enabled: bool,
 ) -> InstanceRow:
-    """Give the instance these values (all three: the caller merges partial updates)."""
+    """Give the instance these values (all of them: the caller merges partial updates)."""
     row.external_ref = external_ref
     row.variables = dict(variables)
     row.memory = _dump_memory(memory)
+    row.memory_enabled = memory_enabled
     row.updated_at = utcnow()
     await _check_external_ref_free(session, row)
     await _flush_unique(session, row)
     return row
 
 
-async def add_memory_note(session: AsyncSession, row: InstanceRow, text: str) -> InstanceRow:
+async def add_memory_note(session: AsyncSession, row: InstanceRow, text: str) -> MemoryNote:
     """Append a note, dated now, to the instance's memory (get `row` with `for_update=True`)."""
-    row.memory = [*row.memory, *_dump_memory([MemoryNote(text=text, created_at=utcnow())])]
+    note = MemoryNote(text=text, created_at=utcnow())
+    row.memory = [*row.memory, *_dump_memory([note])]
     row.updated_at = utcnow()
     await session.flush()
-    return row
+    return note
+
+
+async def delete_memory_note(session: AsyncSession, row: InstanceRow, note_id: str) -> None:
+    """Remove one note (get `row` with `for_update=True`); `NotFound` if it has none so named."""
+    kept = [note for note in row.memory if note["id"] != note_id]
+    if len(kept) == len(row.memory):
+        raise NotFound("memory note", note_id)
+    row.memory = kept
+    row.updated_at = utcnow()
+    await session.flush()
+
+
+async def fold_memory_notes(
+    session: AsyncSession, row: InstanceRow, note_ids: list[str], text: str
+) -> MemoryNote | None:
+    """Replace the notes `note_ids` by one note saying `text`, in the place of the oldest,
+    dated as the newest of them. Does nothing (None) unless every one of them is still there:
+    the memory changed since they were read (get `row` with `for_update=True`)."""
+    notes = memory_notes(row)
+    folded = [note for note in notes if note.id in set(note_ids)]
+    if not folded or len(folded) != len(set(note_ids)):
+        return None
+    summary = MemoryNote(text=text, created_at=max(note.created_at for note in folded))
+    first = notes.index(folded[0])
+    kept = [note for note in notes if note.id not in set(note_ids)]
+    kept.insert(first, summary)
+    row.memory = _dump_memory(kept)
+    row.updated_at = utcnow()
+    await session.flush()
+    return summary
 
 
 async def delete_instance(session: AsyncSession, workspace_id: str, instance_id: str) -> None:

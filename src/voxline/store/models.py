@@ -92,7 +92,9 @@ class InstanceRow(Base):
     external_ref: Mapped[str | None] = mapped_column(String(200))
     variables: Mapped[dict[str, str]] = mapped_column(json_type())
     memory: Mapped[list[dict[str, Any]]] = mapped_column(json_type())
-    """Notes from earlier calls: `[{"text": str, "created_at": ISO 8601 UTC}]`."""
+    """Notes from earlier calls: `[{"id": "note_...", "text": str, "created_at": ISO 8601 UTC}]`."""
+    memory_enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    """Off: calls neither read the notes nor add to them (the API still can)."""
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
@@ -126,6 +128,8 @@ class SessionRow(Base):
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     first_response_ms: Mapped[float | None] = mapped_column(Float)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    owner_process_id: Mapped[str | None] = mapped_column(_ID, index=True)
+    """The server process running the call (`process_heartbeats.id`), once it started."""
 
 
 class TranscriptItemRow(Base):
@@ -200,3 +204,47 @@ class WorkspaceSecret(Base):
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class SessionAnalysisRow(Base):
+    """A session's post-call analysis: the job (claimed under a lease) and its result."""
+
+    __tablename__ = "session_analyses"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'running', 'done', 'failed')", name="status"),
+        Index("ix_session_analyses_status_available_at", "status", "available_at"),
+    )
+
+    session_id: Mapped[str] = mapped_column(
+        _ID, ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    workspace_id: Mapped[str] = mapped_column(_ID, ForeignKey("workspaces.id", ondelete="CASCADE"))
+    instance_id: Mapped[str | None] = mapped_column(_ID)
+    spec: Mapped[dict[str, Any]] = mapped_column(json_type())
+    """`CallAnalysis.model_dump(mode="json")` as the call ran, its `llm` always set."""
+    language: Mapped[str] = mapped_column(String(20))
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    available_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    claim: Mapped[str | None] = mapped_column(String(40))
+    summary: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[Any] = mapped_column(json_type(), nullable=True)
+    success: Mapped[bool | None] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class ProcessHeartbeat(Base):
+    """A server process, alive while `beat_at` is recent; owner of its live sessions."""
+
+    __tablename__ = "process_heartbeats"
+
+    id: Mapped[str] = mapped_column(_ID, primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    beat_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)

@@ -107,10 +107,13 @@ async def mark_in_progress(
     call_sid: str | None = None,
     stream_sid: str | None = None,
     started_at: datetime | None = None,
+    owner_process_id: str | None = None,
 ) -> SessionRow:
-    """pending -> in_progress; `IllegalTransition` from any other status."""
+    """pending -> in_progress (run by process `owner_process_id`); `IllegalTransition` from
+    any other status."""
     row = await _transition(session, session_id, SessionStatus.IN_PROGRESS)
     row.started_at = started_at or row.updated_at
+    row.owner_process_id = owner_process_id
     if call_sid is not None:
         row.call_sid = call_sid
     if stream_sid is not None:

@@ -12,10 +12,17 @@ from voxline.store.models import Base
 
 
 async def upsert(
-    session: AsyncSession, model: type[Base], values: dict[str, Any], keys: Sequence[str]
+    session: AsyncSession,
+    model: type[Base],
+    values: dict[str, Any],
+    keys: Sequence[str],
+    *,
+    update: Sequence[str] | None = None,
 ) -> None:
-    """Insert `values`, or overwrite the non-key columns of the row with the same `keys`."""
+    """Insert `values`, or overwrite the columns `update` (default: all but `keys`) of the
+    row with the same `keys`."""
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = insert(model).values(values)
-    updates = {name: statement.excluded[name] for name in values if name not in keys}
+    columns = update if update is not None else [name for name in values if name not in keys]
+    updates = {name: statement.excluded[name] for name in columns}
     await session.execute(statement.on_conflict_do_update(index_elements=keys, set_=updates))

@@ -1,0 +1,1 @@
+"""After the call: summary, extracted data, success and the instance's memory (docs/analysis.md)."""
