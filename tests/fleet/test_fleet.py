@@ -167,10 +167,6 @@ async def test_two_processes_behind_a_proxy_act_as_one(
         sample(_metrics(s), "voxline_calls_started_total", channel="phone") for s in fleet.servers
     ]
 
-    # The workspace's stream, through the proxy (SSE unbuffered), sees calls on either process.
-    dashboard = SseStream(fleet.proxy_url, "/v1/events", fleet.api_key)
-    await dashboard.__aenter__()
-
     # Two Twilio calls through the proxy: one lands on each process (fewest connections).
     placed: dict[int, tuple[SimulatedTwilioCall, str]] = {}
     for count in (1, 2):
@@ -185,6 +181,11 @@ async def test_two_processes_behind_a_proxy_act_as_one(
         placed[owner] = (call, session_id)
     on_a_call, on_a = placed[0]
     on_b_call, on_b = placed[1]
+
+    # The workspace's stream, through the proxy (SSE unbuffered), sees calls on either process
+    # (opened once the calls are placed: its connection must not sway where they land).
+    dashboard = SseStream(fleet.proxy_url, "/v1/events", fleet.api_key)
+    await dashboard.__aenter__()
 
     # A pending session (its stream never connected) is owned by no process.
     _, _, _, pending = _answer(fleet, agent_id)
