@@ -18,8 +18,15 @@ Per N it reports:
   (`--caller-processes`) and need CPU too; on a 2-core machine they share the cores with the
   server, and a saturated caller process makes the caller-side figures worse than the truth.
 
+With `--processes N --through-proxy` the calls go to N server processes sharing PostgreSQL
+(`--database-url` of a database of its own, required; it is migrated) and Redis
+(`--redis-url`) behind haproxy, configured as docs/deploy.md shows: the server figures are
+then summed (CPU, memory) or the worst of the processes (loop lag), and the overhead
+includes the proxy's hop.
+
 Run: `.venv/bin/python bench/bench_load.py [--calls 1,10,50] [--profile]`. Writes
-bench/results/load.json and load.png (and load-profile.speedscope.json with --profile).
+bench/results/load.json and load.png (load-<N>p-proxy.* with --processes N --through-proxy;
+load-profile.speedscope.json with --profile).
 """
 
 from __future__ import annotations
@@ -30,13 +37,16 @@ import concurrent.futures
 import datetime
 import json
 import multiprocessing
+import secrets
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +68,8 @@ from voxline.audio.pcm import Pcm16
 from voxline.loop_lag import LoopLagMonitor
 from voxline.simulator.conversation import CallerLine, ListeningPolicy, converse
 from voxline.simulator.dial import dial_with_api_key
+from voxline.simulator.proxy import running_haproxy
+from voxline.simulator.server_process import free_port
 from voxline.simulator.speech import synthesize_caller_speech
 from voxline.simulator.twilio_peer import SimulatedTwilioCall
 
@@ -211,23 +223,67 @@ async def _one_call(
 # --- the server side -----------------------------------------------------------------------
 
 
+_SERVER_ENV = {
+    "VOXLINE_LAG_MONITOR": "true",
+    "VOXLINE_PRELOAD_MODELS": "false",
+    "VOXLINE_SEED_DEMO_AGENT": "false",
+    "VOXLINE_LOG_LEVEL": "warning",
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the callers call (`entry`: a server, or the proxy) and the processes behind it."""
+
+    entry: Server
+    processes: list[Server]
+
+
 @contextmanager
-def _server(args: argparse.Namespace) -> Iterator[Server]:
+def _target(args: argparse.Namespace) -> Iterator[Target]:
     if args.server is not None:
         if args.api_key is None:
             raise SystemExit("--server needs --api-key")
-        yield Server(args.server.rstrip("/"), args.api_key, pid=_remote_pid(args))
-        return
+        server = Server(args.server.rstrip("/"), args.api_key, pid=_remote_pid(args))
+        yield Target(server, [server])
+    elif args.processes > 1 or args.through_proxy:
+        with _fleet(args) as target:
+            yield target
+    else:
+        env = dict(_SERVER_ENV)
+        if args.database_url:
+            env["VOXLINE_DATABASE_URL"] = args.database_url
+        with local_server(env) as server:
+            yield Target(server, [server])
+
+
+@contextmanager
+def _fleet(args: argparse.Namespace) -> Iterator[Target]:
+    """`--processes` servers sharing PostgreSQL and Redis, behind haproxy if asked."""
+    if not args.database_url or not args.database_url.startswith("postgresql"):
+        raise SystemExit("--processes N needs --database-url postgresql+asyncpg://... (shared)")
+    if args.processes > 1 and not args.through_proxy:
+        raise SystemExit("--processes N needs --through-proxy: the callers call one address")
+    proxy_port = free_port()
+    prefix = f"voxline-bench-{uuid.uuid4().hex[:8]}"
     env = {
-        "VOXLINE_LAG_MONITOR": "true",
-        "VOXLINE_PRELOAD_MODELS": "false",
-        "VOXLINE_SEED_DEMO_AGENT": "false",
-        "VOXLINE_LOG_LEVEL": "warning",
+        **_SERVER_ENV,
+        "VOXLINE_DATABASE_URL": args.database_url,
+        "VOXLINE_REDIS_URL": args.redis_url,
+        "VOXLINE_REDIS_PREFIX": prefix,
+        "VOXLINE_SECRET_KEY": secrets.token_urlsafe(32),
+        "VOXLINE_PUBLIC_BASE_URL": f"http://127.0.0.1:{proxy_port}",
     }
-    if args.database_url:
-        env["VOXLINE_DATABASE_URL"] = args.database_url
-    with local_server(env) as server:
-        yield server
+    with ExitStack() as stack:
+        work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="voxline-fleet-")))
+        # One after the other: the first migrates the shared database.
+        processes = []
+        for index in range(args.processes):
+            (work / f"p{index}").mkdir()
+            processes.append(stack.enter_context(local_server(env, data_dir=work / f"p{index}")))
+        backends = [server.base_url.removeprefix("http://") for server in processes]
+        proxy_url = stack.enter_context(running_haproxy(backends, work, port=proxy_port))
+        yield Target(Server(proxy_url, processes[0].api_key, None), processes)
 
 
 def _remote_pid(args: argparse.Namespace) -> int | None:
@@ -301,18 +357,20 @@ def _profiled(pid: int | None, enabled: bool, out: Path) -> Iterator[None]:
 
 
 def run_level(
-    server: Server,
+    target: Target,
     agent_id: str,
     calls: int,
     args: argparse.Namespace,
     pool: concurrent.futures.ProcessPoolExecutor,
     lines: list[tuple[str, Pcm16]],
 ) -> dict[str, Any]:
-    _wait_idle(server)
-    process = psutil.Process(server.pid) if server.pid is not None else None
-    cpu_before = _cpu_seconds(process)
-    rss_before = process.memory_info().rss if process is not None else None
-    stats_before = _runtime_stats(server, None)
+    server = target.entry
+    for backend in target.processes:
+        _wait_idle(backend)
+    processes = [psutil.Process(b.pid) for b in target.processes if b.pid is not None]
+    cpu_before = _cpu_seconds(processes)
+    rss_before = sum(p.memory_info().rss for p in processes) if processes else None
+    stats_before = [_runtime_stats(backend, None) for backend in target.processes]
     psutil.cpu_percent()  # starts the machine-wide measurement read after the calls
     start = time.time() + 0.5
     step = args.ramp / calls if calls > 1 else 0.0
@@ -333,13 +391,15 @@ def run_level(
     rss_peak = rss_before or 0
     while not all(future.done() for future in futures):
         concurrent.futures.wait(futures, timeout=0.25)
-        if process is not None:
-            rss_peak = max(rss_peak, process.memory_info().rss)
-    cpu_after = _cpu_seconds(process)
+        if processes:
+            rss_peak = max(rss_peak, sum(p.memory_info().rss for p in processes))
+    cpu_after = _cpu_seconds(processes)
     cpu_used = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
     machine_busy = psutil.cpu_percent()
-    since = stats_before["clockS"] if stats_before else None
-    stats_after = _runtime_stats(server, since) if stats_before else None
+    stats_after = [
+        _runtime_stats(backend, before["clockS"]) if before else None
+        for backend, before in zip(target.processes, stats_before, strict=True)
+    ]
     batches: list[CallerBatch] = [future.result() for future in futures]
     results = sorted((c for batch in batches for c in batch.calls), key=lambda c: c.index)
     sessions = _sessions(server, results)
@@ -350,23 +410,35 @@ def run_level(
         sum(batch.cpu_seconds for batch in batches) / call_minutes if call_minutes else None
     )
     level["server"] = {
+        "processes": len(target.processes),
         "cpu_seconds_per_call_minute": cpu_used / call_minutes
         if cpu_used is not None and call_minutes
         else None,
         "memory_mb_per_call": (rss_peak - rss_before) / calls / 2**20
         if rss_before is not None
         else None,
-        "rss_peak_mb": rss_peak / 2**20 if process is not None else None,
-        "loop_lag_ms": _lag(stats_after),
+        "rss_peak_mb": rss_peak / 2**20 if processes else None,
+        "loop_lag_ms": _worst_lag([_lag(stats) for stats in stats_after]),
     }
     return level
 
 
-def _cpu_seconds(process: psutil.Process | None) -> float | None:
-    if process is None:
+def _worst_lag(lags: list[dict[str, Any] | None]) -> dict[str, Any] | None:
+    """Each figure's worst over the processes (one process: its own)."""
+    known = [lag for lag in lags if lag is not None]
+    if not known:
         return None
-    times = process.cpu_times()
-    return float(times.user + times.system)
+    worst: dict[str, Any] = {"samples": sum(lag["samples"] for lag in known)}
+    for key in ("p50", "p99", "max"):
+        values = [lag[key] for lag in known if lag[key] is not None]
+        worst[key] = max(values) if values else None
+    return worst
+
+
+def _cpu_seconds(processes: list[psutil.Process]) -> float | None:
+    if not processes:
+        return None
+    return float(sum(p.cpu_times().user + p.cpu_times().system for p in processes))
 
 
 def _lag(stats: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -535,21 +607,24 @@ def main(args: argparse.Namespace) -> None:
     levels: list[dict[str, Any]] = []
     with (
         concurrent.futures.ProcessPoolExecutor(args.caller_processes, mp_context=context) as pool,
-        _server(args) as server,
+        _target(args) as target,
     ):
+        server = target.entry
         for future in [pool.submit(_warm_up_caller_process) for _ in range(args.caller_processes)]:
             future.result()
         agent_id = create_agent(server, AGENT)
+        pids = ", ".join(str(backend.pid) for backend in target.processes)
+        via = " behind haproxy" if args.through_proxy else ""
         print(
-            f"server pid {server.pid}, agent {agent_id}, {len(lines)} caller turns per call, "
+            f"server pid(s) {pids}{via}, agent {agent_id}, {len(lines)} caller turns per call, "
             f"{args.caller_processes} caller process(es), ramp {args.ramp:.1f} s",
             flush=True,
         )
         _print_header()
         profile = args.out_dir / "load-profile.speedscope.json"
-        with _profiled(server.pid, args.profile, profile):
+        with _profiled(target.processes[0].pid, args.profile, profile):
             for calls in args.calls:
-                level = run_level(server, agent_id, calls, args, pool, lines)
+                level = run_level(target, agent_id, calls, args, pool, lines)
                 levels.append(level)
                 _print_level(level)
     result = {
@@ -566,13 +641,21 @@ def main(args: argparse.Namespace) -> None:
             "turns_per_call": len(lines),
             "ramp_s": args.ramp,
             "caller_processes": args.caller_processes,
-            "database": "external" if args.server else (args.database_url or "sqlite"),
+            "database": "external" if args.server else _database_kind(args.database_url),
+            "processes": args.processes,
+            "through_proxy": args.through_proxy,
         },
         "levels": levels,
     }
-    (args.out_dir / "load.json").write_text(json.dumps(result, indent=2) + "\n")
-    _plot(levels, args.out_dir / "load.png")
-    print(f"\nwrote {args.out_dir / 'load.json'} and {args.out_dir / 'load.png'}")
+    name = f"load-{args.processes}p-proxy" if args.through_proxy else "load"
+    (args.out_dir / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    _plot(levels, args.out_dir / f"{name}.png")
+    print(f"\nwrote {args.out_dir / f'{name}.json'} and {args.out_dir / f'{name}.png'}")
+
+
+def _database_kind(url: str | None) -> str:
+    """postgresql or sqlite: never the URL itself (it may hold a password)."""
+    return "sqlite" if not url else url.split(":", 1)[0].split("+", 1)[0]
 
 
 def _counts(text: str) -> list[int]:
@@ -592,6 +675,11 @@ if __name__ == "__main__":
     parser.add_argument("--server", help="load this running server instead of starting one")
     parser.add_argument("--api-key", help="an API key of --server")
     parser.add_argument("--database-url", help="the started server's VOXLINE_DATABASE_URL")
+    parser.add_argument("--processes", type=int, default=1, help="server processes (fleet)")
+    parser.add_argument(
+        "--through-proxy", action="store_true", help="call the processes through haproxy"
+    )
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0", help="for --processes")
     parser.add_argument("--profile", action="store_true", help="record the server with py-spy")
     parser.add_argument("--out-dir", type=Path, default=RESULTS_DIR)
     main(parser.parse_args())

@@ -47,3 +47,14 @@ if ! command -v chromium >/dev/null 2>&1; then
         echo "bootstrap: chromium is missing: install Debian's chromium for tests/web" >&2
     fi
 fi
+
+# The fleet test (tests/fleet) runs two servers behind Debian's haproxy; it fails without it.
+if ! command -v haproxy >/dev/null 2>&1; then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        echo "bootstrap: installing haproxy for the fleet test" >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null
+    else
+        echo "bootstrap: haproxy is missing: install Debian's haproxy for tests/fleet" >&2
+    fi
+fi

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Make sure PostgreSQL (127.0.0.1:5432, database "test") is up, starting it when it is not.
-# Fails loudly: tests must never silently skip a service.
+# Make sure PostgreSQL (127.0.0.1:5432, database "test") and Redis (127.0.0.1:6379) are up,
+# starting them when they are not. Fails loudly: tests must never silently skip a service.
 set -euo pipefail
 
 PG_USER="${VOXLINE_TEST_PG_USER:-postgres}"
@@ -20,6 +20,14 @@ postgres_up() {
         pg_isready --quiet --host 127.0.0.1 --port 5432
     else
         port_open 5432
+    fi
+}
+
+redis_up() {
+    if command -v redis-cli >/dev/null 2>&1; then
+        [[ "$(redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null)" == "PONG" ]]
+    else
+        port_open 6379
     fi
 }
 
@@ -56,3 +64,14 @@ if command -v psql >/dev/null 2>&1; then
             || fail "could not create database 'test'"
     fi
 fi
+
+if ! redis_up; then
+    command -v redis-server >/dev/null 2>&1 \
+        || fail "Redis is not running on 127.0.0.1:6379 and redis-server is missing (Debian: apt-get install redis-server)"
+    echo "services: starting Redis" >&2
+    mkdir -p /var/lib/redis /var/log/redis
+    redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+        --dir /var/lib/redis --logfile /var/log/redis/ci.log \
+        || fail "could not start Redis"
+fi
+wait_for Redis redis_up

@@ -51,6 +51,7 @@ class AppState:
         # Registered before any call claims ownership, so no sweep takes this process for dead.
         await engine.heartbeat.beat()
         engine.start_sweeping()
+        await engine.start_live()
         if settings.preload_models:
             await _preload(engine, database)
         monitor = LoopLagMonitor() if settings.lag_monitor else None

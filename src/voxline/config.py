@@ -181,6 +181,29 @@ class Settings(BaseSettings):
         "are ended as server_crash. It beats every third of it.",
     )
 
+    redis_url: str | None = Field(
+        default=None,
+        description="redis://host:port/db shared by the processes of a deployment: live "
+        "events and call control across processes. Unset: this process alone (no Redis).",
+    )
+    redis_prefix: str = Field(
+        default="voxline",
+        min_length=1,
+        max_length=100,
+        description="Prefix of every Redis key and channel (several deployments, one Redis).",
+    )
+    live_history_events: int = Field(
+        default=500,
+        ge=10,
+        le=100_000,
+        description="Live events kept per session for replay (Last-Event-ID, late clients).",
+    )
+    otlp_endpoint: str | None = Field(
+        default=None,
+        description="OTLP/HTTP traces endpoint (http://collector:4318/v1/traces): a span per "
+        "call, turn, STT, LLM and TTS. Needs the 'otel' extra.",
+    )
+
     api_keys: dict[str, SecretStr] = Field(
         default_factory=dict,
         description="The server's vendor keys by credential name ('openai', 'deepgram', ...), "

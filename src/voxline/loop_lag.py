@@ -12,6 +12,7 @@ import contextlib
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 _INTERVAL_S = 0.02
@@ -31,14 +32,22 @@ class LagSummary:
 
 
 class LoopLagMonitor:
-    """Samples the running loop's lag every `interval_s`, keeping the last `window_s`."""
+    """Samples the running loop's lag every `interval_s`, keeping the last `window_s`;
+    `observer` (metrics) is given each sample in seconds."""
 
-    def __init__(self, interval_s: float = _INTERVAL_S, window_s: float = _WINDOW_S) -> None:
+    def __init__(
+        self,
+        interval_s: float = _INTERVAL_S,
+        window_s: float = _WINDOW_S,
+        *,
+        observer: Callable[[float], None] | None = None,
+    ) -> None:
         if interval_s <= 0 or window_s < interval_s:
             raise ValueError("interval_s must be positive and window_s at least interval_s")
         self.interval_s = interval_s
         self._samples: deque[tuple[float, float]] = deque(maxlen=math.ceil(window_s / interval_s))
         self._task: asyncio.Task[None] | None = None
+        self._observer = observer
 
     def start(self) -> None:
         """Begin sampling on the running loop (once)."""
@@ -77,7 +86,10 @@ class LoopLagMonitor:
             asked = self.now()
             await asyncio.sleep(self.interval_s)
             woke = self.now()
-            self._samples.append((woke, max(0.0, woke - asked - self.interval_s)))
+            lag = max(0.0, woke - asked - self.interval_s)
+            self._samples.append((woke, lag))
+            if self._observer is not None:
+                self._observer(lag)
 
 
 def _percentile(ordered: list[float], fraction: float) -> float:

@@ -29,8 +29,11 @@ class FakeLiveCall:
         self.said.append((text, reason))
         return self.running
 
-    async def end_with(self, message: str, reason: EndReason) -> None:
-        self.said.append((message, reason))
+    async def transfer_now(self, number: str) -> None:
+        raise AssertionError("machine verdicts never transfer")
+
+    async def say_now(self, text: str) -> bool:
+        raise AssertionError("machine verdicts never say a line without hanging up")
 
 
 async def test_hang_up_goes_through_the_conversation_held_here() -> None:

@@ -18,6 +18,8 @@ from voxline.api import (
     debug,
     health,
     instances,
+    live,
+    metrics,
     secrets,
     sessions,
     tasks,
@@ -33,12 +35,14 @@ from voxline.security import egress
 
 _ROUTERS: tuple[APIRouter, ...] = (
     health.router,
+    metrics.router,
     agents.router,
     instances.router,
     twilio.router,
     twilio_tasks.router,
     tasks.tasks_router,
     tasks.batches_router,
+    live.router,
     sessions.router,
     secrets.router,
     debug.router,

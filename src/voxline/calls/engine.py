@@ -20,8 +20,10 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Literal
 
 import httpx
+from redis.asyncio import Redis
 
 from voxline.agent_spec import AgentSpec
 from voxline.audio.silero_vad import VadModelUnavailable, preload_silero
@@ -34,11 +36,17 @@ from voxline.calls.spool import Spool
 from voxline.calls.webhooks import SessionWebhooks
 from voxline.config import Settings
 from voxline.ids import new_id
+from voxline.live.control import CallControl
+from voxline.live.hub import EventHub, EventLog, MemoryLog, RedisLog
+from voxline.loop_lag import LoopLagMonitor
+from voxline.observability.metrics import LOOP_LAG, CallMetrics
+from voxline.observability.tracing import CallTracing
 from voxline.providers.base import ProviderError, ProviderSet, ProviderUnavailable
 from voxline.providers.executor import InferenceExecutor
 from voxline.providers.registry import ProviderRegistry
 from voxline.runtime.agent import AgentRuntime, CallOutcome, EndReason
-from voxline.runtime.events import SessionEnded
+from voxline.runtime.events import CallEvent, SessionEnded, SessionStarted
+from voxline.runtime.journal import EventObserver
 from voxline.runtime.recording import QueuedRecorder
 from voxline.runtime.transport import Transport
 from voxline.store import sessions as session_store
@@ -72,12 +80,15 @@ class CallSetup:
     variables: dict[str, str]
     memory: tuple[str, ...]
     signing_secret: bytes
+    channel: Literal["phone", "web"]
+    direction: Literal["inbound", "outbound"]
     sealed_secrets: Mapping[str, bytes] = field(default_factory=dict, repr=False)
     """The workspace secrets the agent names, still encrypted (opened only to build)."""
 
 
 class CallEngine:
-    """Process-wide: the shared inference pool, providers, HTTP client and Twilio client."""
+    """Process-wide: the shared inference pool, providers, HTTP client and Twilio client;
+    the calls it runs (`control`), their live events (`live`) and metrics."""
 
     def __init__(self, settings: Settings, database: Database) -> None:
         self.settings = settings
@@ -104,6 +115,27 @@ class CallEngine:
         self._sweeper: asyncio.Task[None] | None = None
         self.on_analysis_queued: Callable[[], None] | None = None
         """Called when a finished session queues its analysis (wakes the analysis worker)."""
+        self.redis = None if settings.redis_url is None else Redis.from_url(settings.redis_url)
+        log: EventLog = (
+            MemoryLog(settings.live_history_events)
+            if self.redis is None
+            else RedisLog(self.redis, settings.redis_prefix, settings.live_history_events)
+        )
+        self.events = EventHub(log)
+        """Every call's events, for live streams (any process's calls, through Redis)."""
+        self.control = CallControl(
+            self.live, redis=self.redis, prefix=settings.redis_prefix, process_id=self.process_id
+        )
+        self.tracing = (
+            None if settings.otlp_endpoint is None else CallTracing(settings.otlp_endpoint)
+        )
+        self._lag = LoopLagMonitor(0.1, 0.1, observer=LOOP_LAG.observe)
+
+    async def start_live(self) -> None:
+        """Take commands for this process's calls (relayed over Redis) and sample the
+        event loop's lag for the metrics."""
+        await self.control.start()
+        self._lag.start()
 
     def start_sweeping(self, every_s: float = 60.0) -> None:
         """Start the process's background duties: the ledger (replaying any spool a stopped
@@ -177,6 +209,8 @@ class CallEngine:
                 variables=variables,
                 memory=memory,
                 signing_secret=workspace.webhook_secret.encode(),
+                channel="web" if row.channel == "web" else "phone",
+                direction="outbound" if row.direction == "outbound" else "inbound",
                 sealed_secrets=await self.credentials.load(db, row.workspace_id, spec),
             )
 
@@ -227,6 +261,13 @@ class CallEngine:
         marking = asyncio.create_task(
             self._mark_in_progress(setup.session_id, call_sid, stream_sid)
         )
+        observers = self._observers(setup)
+        for observe in observers:
+            observe(
+                SessionStarted(
+                    agent_id=setup.agent_id, channel=setup.channel, direction=setup.direction
+                )
+            )
         try:
             providers = await self.providers(setup)
         except ProviderError as exc:
@@ -235,7 +276,10 @@ class CallEngine:
             await self._finish(setup, SessionStatus.FAILED, "error", str(exc), None)
             # The runtime never ran: this is the call's one event. The reason stays generic
             # (the log has it): it may name the workspace's credentials.
-            await transport.emit(SessionEnded(seq=1, reason="error", error=_NO_PROVIDERS))
+            ended = SessionEnded(seq=1, reason="error", error=_NO_PROVIDERS)
+            for observe in observers:
+                observe(ended)
+            await transport.emit(ended)
             await transport.hang_up()
             return None
 
@@ -257,14 +301,17 @@ class CallEngine:
             tools=tools,
             variables=setup.variables,
             memory=setup.memory,
+            observers=observers,
         )
         setup_ms = 0.0 if stream_started is None else (time.monotonic() - stream_started) * 1000
         outcome: CallOutcome | None = None
         self.live.add(setup.session_id, runtime)
+        await self.control.claim(setup.session_id)
         try:
             outcome = await runtime.run()
         finally:
             self.live.remove(setup.session_id, runtime)
+            await asyncio.shield(self.control.release(setup.session_id))
             # Runs on cancellation (server shutdown) too: nothing already said is lost.
             await asyncio.shield(recorder.aclose())
             await asyncio.shield(marking)
@@ -282,6 +329,18 @@ class CallEngine:
         status = SessionStatus.FAILED if outcome.end_reason == "error" else SessionStatus.COMPLETED
         await self._finish(setup, status, outcome.end_reason, outcome.error, outcome)
         return outcome
+
+    def _observers(self, setup: CallSetup) -> list[EventObserver]:
+        """What watches one call's events: its live events, its metrics and its trace."""
+        metrics = CallMetrics(setup.channel, setup.direction)
+
+        def publish(event: CallEvent) -> None:
+            self.events.publish(setup.workspace_id, setup.session_id, event)
+
+        observers: list[EventObserver] = [publish, metrics.observe]
+        if self.tracing is not None:
+            observers.append(self.tracing.call(setup.session_id).observe)
+        return observers
 
     async def _mark_in_progress(
         self, session_id: str, call_sid: str | None, stream_sid: str | None
@@ -348,7 +407,7 @@ class CallEngine:
             return 0
         logger.warning("drain timeout: ending %d live calls", len(remaining))
         endings = [
-            asyncio.create_task(call.end_with(message, SHUTDOWN_REASON))
+            asyncio.create_task(call.say_then_hang_up(message, SHUTDOWN_REASON))
             for call in self.live.calls()
         ]
         await asyncio.wait(remaining, timeout=_GOODBYE_S)
@@ -368,6 +427,8 @@ class CallEngine:
             await asyncio.wait(calls, timeout=_ABORT_S)
 
     async def aclose(self) -> None:
+        await self._lag.aclose()
+        await self.control.aclose()
         if self._sweeper is not None:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
@@ -375,6 +436,11 @@ class CallEngine:
         await self.ledger.aclose()
         await self.heartbeat.aclose()
         await self.webhooks.aclose()
+        await self.events.aclose()
+        if self.tracing is not None:
+            await asyncio.to_thread(self.tracing.shutdown)
+        if self.redis is not None:
+            await self.redis.aclose()
         await self.http.aclose()
         await self.registry.aclose()
         self.executor.shutdown()

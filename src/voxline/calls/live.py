@@ -1,6 +1,6 @@
 """The calls this process is holding right now, by session ID, each with a small handle
-that acts on the running conversation (a machine verdict ends it or leaves a message; a
-drain says goodbye)."""
+that acts on the running conversation: a machine verdict ends it or leaves a message, a drain
+says goodbye, an operator hangs up, transfers or has a line said (`live/control.py`)."""
 
 from __future__ import annotations
 
@@ -15,11 +15,16 @@ class LiveCall(Protocol):
         ...
 
     async def say_then_hang_up(self, text: str, reason: EndReason) -> bool:
-        """Cut off whatever is playing, speak `text`, then hang up; False if not running."""
+        """Cut off whatever is playing, speak `text`, then hang up (a call already saying
+        goodbye goes on as it was); False if not running."""
         ...
 
-    async def end_with(self, message: str, reason: EndReason) -> None:
-        """Say `message` unless already saying goodbye, then hang up with `reason`."""
+    async def transfer_now(self, number: str) -> None:
+        """Hand the line to `number`; raises if this call cannot be transferred."""
+        ...
+
+    async def say_now(self, text: str) -> bool:
+        """Speak `text` next, cutting short what is playing; False if the call is ending."""
         ...
 
 
@@ -44,3 +49,6 @@ class LiveCalls:
 
     def calls(self) -> list[LiveCall]:
         return list(self._calls.values())
+
+    def __len__(self) -> int:
+        return len(self._calls)

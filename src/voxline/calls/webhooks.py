@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from voxline.observability.metrics import WEBHOOK_DELIVERIES
 from voxline.security import egress
 from voxline.security.egress import EgressPolicy, EgressRefused
 from voxline.tools.signing import SESSION_HEADER, SIGNATURE_HEADER, sign
@@ -84,7 +85,9 @@ class SessionWebhooks:
                     follow_redirects=False,
                 )
                 if response.status_code < 500:
-                    if response.status_code >= 400:
+                    refused = response.status_code >= 400
+                    WEBHOOK_DELIVERIES.labels("refused" if refused else "delivered").inc()
+                    if refused:
                         logger.warning(
                             "session webhook for %s refused with %d; not retried",
                             session_id,
@@ -107,6 +110,7 @@ class SessionWebhooks:
             if attempt < self._attempts:
                 await asyncio.sleep(delay)
                 delay *= 2
+        WEBHOOK_DELIVERIES.labels("failed").inc()
         logger.warning("session webhook for %s given up after %d attempts", session_id, attempt)
 
     async def aclose(self) -> None:

@@ -5,7 +5,8 @@ Each request (an LLM reply, a TTS clause) goes to the first provider; if it fail
 anything, it is abandoned (closed) and the same request goes to the next. Once a provider
 has produced output, its failure is final: restarting would make the caller hear a repeat,
 so the error goes to the runtime, which apologizes. Every request starts again from the
-first provider.
+first provider whose circuit is closed: a provider that failed before its first output, in
+any call of the process, is tried last for a cool-down (`providers.circuits`).
 
 A member's session opens when first needed (the first member's on `open()`); a member that
 cannot open is skipped for the rest of the call.
@@ -17,12 +18,12 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from typing import Generic, Protocol, TypeVar
 
 from voxline.audio.pcm import Pcm16
 from voxline.audio.resample import StreamResampler
+from voxline.observability.metrics import PROVIDER_ERRORS, PROVIDER_FALLBACKS, PROVIDER_SKIPS
 from voxline.providers.base import (
     ContinuingTtsSession,
     LanguageModel,
@@ -34,6 +35,7 @@ from voxline.providers.base import (
     TextToSpeech,
     TtsSession,
 )
+from voxline.providers.circuits import CIRCUITS, Circuit, Circuits
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +51,19 @@ T = TypeVar("T")
 class Member(Generic[S]):
     """One provider of a chain and, once opened, this call's session of it."""
 
-    def __init__(self, label: str, open_: Callable[[], Awaitable[S]]) -> None:
+    def __init__(
+        self,
+        label: str,
+        open_: Callable[[], Awaitable[S]],
+        *,
+        provider: str = "unnamed",
+        circuit: Circuit | None = None,
+    ) -> None:
         self.label = label
+        self.provider = provider
+        """The vendor's name, for metrics."""
+        self.circuit = circuit if circuit is not None else Circuit()
+        """The provider's circuit, shared by the calls of the process."""
         self._open = open_
         self._session: S | None = None
         self._failure: str | None = None
@@ -86,38 +99,43 @@ class Member(Generic[S]):
             logger.warning("closing the %s session failed: %s", self.label, exc)
 
 
-# A member that failed or stalled is passed over for this long, so that a provider that is
-# down costs its timeout once per call, not on every turn.
-COOLDOWN_S = 30.0
+_ROLES = {"language model": "llm", "speech synthesizer": "tts", "speech recognizer": "stt"}
 
 
 class Chain(Generic[S]):
     """The members of one call's fallback chain, in order of preference."""
 
-    def __init__(
-        self, kind: str, members: Sequence[Member[S]], *, cooldown_s: float = COOLDOWN_S
-    ) -> None:
+    def __init__(self, kind: str, members: Sequence[Member[S]]) -> None:
         self.kind = kind
+        self.role = _ROLES.get(kind, kind)
         self.members = tuple(members)
-        self._cooldown_s = cooldown_s
-        self._resting_until: dict[int, float] = {}
-        """Members that failed before their first output sit out until then."""
 
-    def _in_turn(self) -> list[tuple[int, Member[S]]]:
-        """Members in order of preference, those resting after a recent failure last (still
-        tried when every other one fails)."""
-        now = time.monotonic()
-        order = list(enumerate(self.members))
-        return sorted(order, key=lambda pair: self._resting_until.get(pair[0], 0.0) > now)
+    def in_turn(self) -> list[Member[S]]:
+        """Members in order of preference, those whose circuit is open (a recent failure,
+        in this call or another) last: still tried when every other one fails."""
+        ordered = sorted(self.members, key=lambda member: member.circuit.open)
+        for member in ordered:
+            if member.circuit.open:
+                PROVIDER_SKIPS.labels(self.role, member.provider).inc()
+        return ordered
+
+    def failed(self, member: Member[S], *, falling_back: bool) -> None:
+        """`member` failed before any output: open its circuit and count it."""
+        member.circuit.trip()
+        PROVIDER_ERRORS.labels(self.role, member.provider).inc()
+        if falling_back:
+            PROVIDER_FALLBACKS.labels(self.role, member.provider).inc()
 
     async def open_first(self) -> None:
         """Open the first member that can be opened; ProviderError if none can."""
         failures = []
-        for member in self.members:
+        members = self.in_turn()
+        for attempt, member in enumerate(members):
             try:
                 await member.session()
                 return
             except ProviderError as exc:
+                self.failed(member, falling_back=attempt + 1 < len(members))
                 logger.warning("%s %s could not open: %s", self.kind, member.label, exc)
                 failures.append(f"{member.label}: {exc}")
         raise ProviderError(f"no {self.kind} could open: {'; '.join(failures)}")
@@ -128,8 +146,8 @@ class Chain(Generic[S]):
         """Yield the items of `start(session)` from the first member whose stream yields
         before failing; a failure after the first item is raised as is."""
         failures = []
-        members = self._in_turn()
-        for attempt, (index, member) in enumerate(members):
+        members = self.in_turn()
+        for attempt, member in enumerate(members):
             try:
                 session = await member.session()
             except ProviderError as exc:
@@ -141,13 +159,13 @@ class Chain(Generic[S]):
                 async for item in stream:
                     if not started:
                         started = True
-                        self._resting_until.pop(index, None)
+                        member.circuit.close()
                     yield item
                 return
             except ProviderError as exc:
                 if started:
                     raise
-                self._resting_until[index] = time.monotonic() + self._cooldown_s
+                self.failed(member, falling_back=attempt + 1 < len(members))
                 failures.append(f"{member.label}: {exc}")
                 if attempt + 1 < len(members):
                     logger.warning(
@@ -173,19 +191,21 @@ def member_labels(names: Sequence[str]) -> list[str]:
 class FallbackLanguageModel:
     """A LanguageModel answering with the first of `models` that replies (see the module)."""
 
-    def __init__(self, models: Sequence[LanguageModel], *, cooldown_s: float = COOLDOWN_S) -> None:
+    def __init__(self, models: Sequence[LanguageModel], *, circuits: Circuits = CIRCUITS) -> None:
         if not models:
             raise ValueError("a fallback chain needs at least one language model")
         self.models = tuple(models)
         self.name = " > ".join(model.name for model in self.models)
-        self._cooldown_s = cooldown_s
+        self._circuits = circuits
 
     async def open(self) -> FallbackLlmSession:
         labels = member_labels([model.name for model in self.models])
         chain = Chain[LlmSession](
             "language model",
-            [Member(label, model.open) for label, model in zip(labels, self.models, strict=True)],
-            cooldown_s=self._cooldown_s,
+            [
+                Member(label, model.open, provider=model.name, circuit=self._circuits.of(model))
+                for label, model in zip(labels, self.models, strict=True)
+            ],
         )
         await chain.open_first()
         return FallbackLlmSession(chain)
@@ -209,12 +229,15 @@ class FallbackTextToSpeech:
     audio (see the module). Its sessions run at one rate, the primary's (any of its
     `sample_rates`); a member that cannot produce that rate is resampled to it."""
 
-    def __init__(self, synthesizers: Sequence[TextToSpeech]) -> None:
+    def __init__(
+        self, synthesizers: Sequence[TextToSpeech], *, circuits: Circuits = CIRCUITS
+    ) -> None:
         if not synthesizers:
             raise ValueError("a fallback chain needs at least one synthesizer")
         self.synthesizers = tuple(synthesizers)
         primary = self.synthesizers[0]
         self.name = " > ".join(tts.name for tts in self.synthesizers)
+        self._circuits = circuits
         self.sample_rate = primary.sample_rate
         self.sample_rates = (
             primary.sample_rates
@@ -230,7 +253,12 @@ class FallbackTextToSpeech:
         chain = Chain[TtsSession](
             "speech synthesizer",
             [
-                Member(label, functools.partial(_open_at, tts, rate))
+                Member(
+                    label,
+                    functools.partial(_open_at, tts, rate),
+                    provider=tts.name,
+                    circuit=self._circuits.of(tts),
+                )
                 for label, tts in zip(labels, self.synthesizers, strict=True)
             ],
         )

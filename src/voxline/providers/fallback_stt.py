@@ -24,6 +24,7 @@ from voxline.providers.base import (
     SttSession,
     Transcript,
 )
+from voxline.providers.circuits import CIRCUITS, Circuits
 from voxline.providers.fallback import Chain, Member, aclose_stream, member_labels
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,11 @@ class FallbackSpeechToText:
     primary's (any of its `sample_rates`); a member that cannot take it gets resampled audio."""
 
     def __init__(
-        self, recognizers: Sequence[SpeechToText], finalize_timeouts_s: Sequence[float]
+        self,
+        recognizers: Sequence[SpeechToText],
+        finalize_timeouts_s: Sequence[float],
+        *,
+        circuits: Circuits = CIRCUITS,
     ) -> None:
         if not recognizers:
             raise ValueError("a fallback chain needs at least one recognizer")
@@ -50,6 +55,7 @@ class FallbackSpeechToText:
             raise ValueError(f"finalize timeouts must be positive, got {finalize_timeouts_s}")
         self.recognizers = tuple(recognizers)
         self.finalize_timeouts_s = tuple(finalize_timeouts_s)
+        self._circuits = circuits
         primary = self.recognizers[0]
         self.name = " > ".join(stt.name for stt in self.recognizers)
         self.sample_rate = primary.sample_rate
@@ -64,15 +70,22 @@ class FallbackSpeechToText:
         if rate not in self.sample_rates:
             raise ValueError(f"this recognizer takes {self.sample_rates} Hz, not {rate}")
         labels = member_labels([stt.name for stt in self.recognizers])
-        chain = Chain[_ResampledStt](
-            "speech recognizer",
-            [
-                Member(label, functools.partial(_open_stt_at, stt, rate))
-                for label, stt in zip(labels, self.recognizers, strict=True)
-            ],
-        )
+        members = [
+            Member(
+                label,
+                functools.partial(_open_stt_at, stt, rate),
+                provider=stt.name,
+                circuit=self._circuits.of(stt),
+            )
+            for label, stt in zip(labels, self.recognizers, strict=True)
+        ]
+        timeouts = dict(zip(labels, self.finalize_timeouts_s, strict=True))
+        # A recognizer whose circuit is open (it failed in a recent call) hears this one last.
+        members.sort(key=lambda member: member.circuit.open)
+        chain = Chain[_ResampledStt]("speech recognizer", members)
         await chain.open_first()
-        return FallbackSttSession(chain, self.finalize_timeouts_s, rate)
+        ordered = [timeouts[member.label] for member in chain.members]
+        return FallbackSttSession(chain, ordered, rate)
 
 
 class _ResampledStt:
@@ -207,6 +220,7 @@ class FallbackSttSession:
             member = self._chain.members[self._position]
             self._failures.append(f"{member.label}: {reason}")
             self._position += 1
+            self._chain.failed(member, falling_back=self._position < len(self._chain.members))
             self._switched.set()
             self._switched = asyncio.Event()
             try:

@@ -452,17 +452,7 @@ class AgentRuntime:
         message = self._limits.max_duration_message
         await self._say(message, kind="goodbye", end_reason="max_duration")
 
-    async def end_with(self, message: str, reason: EndReason) -> None:
-        """End the call from outside: say `message`, then hang up with `reason` (at once if
-        the call has not started; unchanged if it is already saying goodbye)."""
-        if self._tasks is None or self._lifecycle.over:
-            self._lifecycle.finish(reason)
-        elif not self._lifecycle.closing:
-            self._caller.discard_turn()
-            self._floor.forget_resume()
-            await self._say(message, kind="goodbye", end_reason=reason)
-
-    # --- acting on the call from outside (machine verdicts of outbound calls) ---------------
+    # --- acting on the call from outside: machine verdicts, a drain, an operator ------------
 
     async def hang_up_now(self, reason: EndReason) -> bool:
         """End the call now; False if it is not running (not started yet, or over)."""
@@ -472,11 +462,28 @@ class AgentRuntime:
         return True
 
     async def say_then_hang_up(self, text: str, reason: EndReason) -> bool:
-        """Cut off whatever is playing, speak `text` in full, then hang up with `reason`;
-        False if the call is not running."""
+        """Cut off whatever is playing, speak `text` in full, then hang up with `reason`; a
+        call already saying goodbye goes on as it was. A call that has not started yet ends
+        at once with `reason`; False then, and for a call that is over."""
         if self._tasks is None or self._lifecycle.over:
+            self._lifecycle.finish(reason)
             return False
-        self._caller.discard_turn()
-        self._floor.forget_resume()
-        await self._say(text, kind="message", end_reason=reason)
+        if not self._lifecycle.closing:
+            self._caller.discard_turn()
+            self._floor.forget_resume()
+            await self._say(text, kind="message", end_reason=reason)
+        return True
+
+    async def transfer_now(self, number: str) -> None:
+        """Hand the line to `number` at once; raises the transport's error if it cannot
+        (`TransferUnsupported` on a browser session)."""
+        await self._transfer(number)
+        self._lifecycle.finish("transferred")
+
+    async def say_now(self, text: str) -> bool:
+        """Speak `text` at once, cutting short whatever the agent was saying; False if the
+        call is not taking new lines (not yet running, or ending)."""
+        if self._tasks is None or self._lifecycle.closing:
+            return False
+        await self._say(text, kind="supervisor")
         return True

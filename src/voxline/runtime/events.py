@@ -24,6 +24,16 @@ class _Event(BaseModel):
     at_ms: int = Field(default=0, description="Milliseconds since the call started.")
 
 
+class SessionStarted(_Event):
+    """The call was taken by a server process (live events only: `seq` 0, before the
+    runtime's own events)."""
+
+    type: Literal["session.started"] = "session.started"
+    agent_id: str
+    channel: Literal["phone", "web"]
+    direction: Literal["inbound", "outbound"]
+
+
 class TranscriptPartial(_Event):
     """The recognizer's interim guess at what the caller is saying."""
 
@@ -106,7 +116,8 @@ class SessionEnded(_Event):
 
 
 CallEvent = Annotated[
-    TranscriptPartial
+    SessionStarted
+    | TranscriptPartial
     | TranscriptFinal
     | TranscriptBackchannel
     | AgentText

@@ -28,6 +28,7 @@ EndReason = Literal[
     "server_shutdown",
     "voicemail",
     "machine_detected",
+    "operator_hangup",
 ]
 
 

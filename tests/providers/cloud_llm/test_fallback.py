@@ -15,6 +15,7 @@ from voxline.providers.base import (
     ProviderError,
     TextDelta,
 )
+from voxline.providers.circuits import Circuits
 from voxline.providers.fallback import FallbackLanguageModel
 from voxline.providers.llm.anthropic import AnthropicLanguageModel
 from voxline.providers.llm.openai import OpenAiLanguageModel
@@ -164,7 +165,7 @@ async def test_the_first_provider_is_tried_again_after_its_rest(
         AnthropicLlm(model=anthropic_api.model, base_url=anthropic_api.base_url), ANTHROPIC_KEY
     )
     openai_api.script(Reply(status=500), Reply(text=["Back again."]))
-    session = await FallbackLanguageModel([primary, fallback], cooldown_s=0.05).open()
+    session = await FallbackLanguageModel([primary, fallback], circuits=Circuits(0.05)).open()
     await collect(session, HELLO)
     await asyncio.sleep(0.1)
     assert text_of(await collect(session, HELLO)) == "Back again."
