@@ -13,7 +13,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, ValidationError, create_model
 
 from voxline.agent_spec import AgentSpec
-from voxline.api.deps import After, DatabaseDep, Limit, PrincipalDep, check_cursor
+from voxline.api.deps import After, DatabaseDep, Limit, PrincipalDep, StateDep, check_cursor
 from voxline.api.errors import error_responses, validation_error
 from voxline.api.models import ListResponse
 from voxline.store import agents as repo
@@ -80,9 +80,12 @@ def _to_agent(row: AgentRow) -> Agent:
 
 
 @router.post("", status_code=201, summary="Create an agent")
-async def create_agent(body: AgentSpec, principal: PrincipalDep, database: DatabaseDep) -> Agent:
+async def create_agent(
+    body: AgentSpec, principal: PrincipalDep, database: DatabaseDep, state: StateDep
+) -> Agent:
     async with database.transaction() as session:
         row = await repo.create_agent(session, principal.workspace_id, body)
+    state.engine.prepare_agent(body)
     return _to_agent(row)
 
 
@@ -113,7 +116,7 @@ async def get_agent(agent_id: str, principal: PrincipalDep, database: DatabaseDe
 
 @router.patch("/{agent_id}", summary="Update some of an agent's fields")
 async def update_agent(
-    agent_id: str, body: AgentPatch, principal: PrincipalDep, database: DatabaseDep
+    agent_id: str, body: AgentPatch, principal: PrincipalDep, database: DatabaseDep, state: StateDep
 ) -> Agent:
     changes = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
     async with database.transaction() as session:
@@ -126,6 +129,8 @@ async def update_agent(
             except ValidationError as exc:
                 raise validation_error(exc.errors(), merged) from exc
             row = await repo.replace_agent_spec(session, row, spec)
+    if changes:
+        state.engine.prepare_agent(repo.agent_spec(row))
     return _to_agent(row)
 
 

@@ -21,6 +21,7 @@ import httpx
 from voxline.agent_spec import AgentSpec
 from voxline.audio.silero_vad import VadModelUnavailable, preload_silero
 from voxline.calls.credentials import CallCredentials
+from voxline.calls.warming import AgentWarmer
 from voxline.calls.webhooks import SessionWebhooks
 from voxline.config import Settings
 from voxline.providers.base import ProviderError, ProviderSet, ProviderUnavailable
@@ -75,6 +76,9 @@ class CallEngine:
         self.webhooks = SessionWebhooks(self.http)
         self._calls: set[asyncio.Task[object]] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        self.warmer = AgentWarmer(
+            self.warm_up, lambda spec: self.registry.build(spec, self.credentials.server)
+        )
 
     def start_sweeping(self, every_s: float = 60.0) -> None:
         """Periodically fail sessions whose stream never connected (their relay expired)."""
@@ -111,6 +115,12 @@ class CallEngine:
             except VadModelUnavailable as exc:
                 raise ProviderUnavailable(str(exc)) from exc
         await self.registry.warm_up(spec, self.credentials.server)
+
+    def prepare_agent(self, spec: AgentSpec) -> None:
+        """With `preload_models`: warm a new or changed agent and cache its greeting, in the
+        background (`AgentWarmer`)."""
+        if self.settings.preload_models:
+            self.warmer.schedule(spec)
 
     async def load(self, session_id: str) -> CallSetup:
         """The session's agent, instance and workspace; raises `NotFound` if any is gone."""
@@ -262,6 +272,7 @@ class CallEngine:
             )
 
     async def aclose(self) -> None:
+        await self.warmer.aclose()
         if self._sweeper is not None:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
