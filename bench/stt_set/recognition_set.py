@@ -187,8 +187,7 @@ def word_error_rate(references: Sequence[str], hypotheses: Sequence[str]) -> flo
     """Corpus WER of normalized texts: word edits over reference words (an empty text scores
     as all deletions or insertions)."""
     pairs = [
-        (normalize(ref), normalize(hyp))
-        for ref, hyp in zip(references, hypotheses, strict=True)
+        (normalize(ref), normalize(hyp)) for ref, hyp in zip(references, hypotheses, strict=True)
     ]
     output = jiwer.process_words(
         [ref or "<empty>" for ref, _ in pairs], [hyp or "<empty>" for _, hyp in pairs]
