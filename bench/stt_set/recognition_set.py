@@ -10,7 +10,7 @@ step is deterministic: the noise is seeded per utterance. Clean speech is cached
 Word error rate is scored on normalized text (`normalize`): Whisper's English normalizer
 (lowercase, punctuation and fillers stripped, number words to digits, British spellings), with
 emails and numbers made comparable first: "@" reads "at" and the dots of an address "dot",
-ordinal suffixes go, and every number becomes its digits one by one, so "415-555-0134", "four
+ordinal suffixes go, "p.m." is "pm", and every number becomes its digits one by one, so "415-555-0134", "four
 one five..." and "4155550134" all score as the same ten words, and a wrong digit is one error.
 """
 
@@ -176,6 +176,7 @@ def normalize(text: str) -> str:
     """`text` as the words that word error rate compares (see the module docstring)."""
     text = re.sub(r"\S+@\S+|\b[\w.]+\.(?:com|org|net|edu|io)\b", _spell_address, text)
     text = re.sub(r"(?<=\d)(?:st|nd|rd|th)\b", "", text)
+    text = re.sub(r"\b([ap])\.? ?m\b\.?", r"\1m", text, flags=re.IGNORECASE)
     text = re.sub(r"(?<=\d)[.:](?=\d)", " ", text)
     text = re.sub(r"\d", lambda digit: f" {_DIGITS[int(digit.group())]} ", text)
     words = re.findall(r"[a-z]+|\d", _NORMALIZER(text))

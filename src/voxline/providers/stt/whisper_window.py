@@ -31,7 +31,7 @@ _TOKENS_PER_S = 8
 _MIN_TOKENS = 8
 _REPEATED_RUN = 3
 # A short-window decode less sure than this is redone padded: past it the two disagree most.
-_TRUSTED_LOG_PROB = -0.7
+_TRUSTED_LOG_PROB = -0.5
 
 
 class WindowDecoder:
