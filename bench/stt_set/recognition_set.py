@@ -10,8 +10,9 @@ step is deterministic: the noise is seeded per utterance. Clean speech is cached
 Word error rate is scored on normalized text (`normalize`): Whisper's English normalizer
 (lowercase, punctuation and fillers stripped, number words to digits, British spellings), with
 emails and numbers made comparable first: "@" reads "at" and the dots of an address "dot",
-ordinal suffixes go, "p.m." is "pm", and every number becomes its digits one by one, so "415-555-0134", "four
-one five..." and "4155550134" all score as the same ten words, and a wrong digit is one error.
+ordinal suffixes go, "p.m." is "pm", and every number becomes its digits one by one, so
+"415-555-0134", "four one five..." and "4155550134" all score as the same ten words, and a
+wrong digit is one error.
 """
 
 from __future__ import annotations
