@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from voxline.agent_spec import AgentSpec, fill_placeholders
 from voxline.audio.resample import resample
-from voxline.providers.base import ProviderSet
+from voxline.providers.base import ProviderSet, ProviderUnavailable
 from voxline.runtime.line_cache import SHARED_CACHE, LineCache
 from voxline.runtime.response import split_clauses
 from voxline.runtime.speech import synthesize_line
@@ -101,6 +101,9 @@ class AgentWarmer:
         async with self._lock:
             try:
                 await asyncio.wait_for(self.warm(spec), self._timeout_s)
+            except ProviderUnavailable as exc:
+                # Typically a key only the workspace has: the first call builds it.
+                logger.info("agent %r is warmed by its first call: %s", spec.name, exc)
             except Exception as exc:
                 logger.warning("could not warm agent %r: %s", spec.name, exc)
 
