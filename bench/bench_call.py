@@ -6,10 +6,16 @@ in real time, waits for each answer to end, and hangs up. Per turn it prints the
 latency accounting (GET /v1/sessions/:id: end-of-turn wait, STT, LLM first token, first
 clause, TTS first byte, overhead, turn latency) beside the latency the caller measured (end of
 its audio -> first agent audio heard), then medians, p95 and the first response, against the
-targets (first response < 1.5 s, aim 0.3 s; median turn latency < 900 ms).
+targets (first response < 1.5 s, aim 0.3 s; median turn latency < 900 ms), and the false
+endpoints: caller lines the server cut into more than one turn while the caller was still
+speaking (each transcript turn is matched to the script line it holds most words of).
+
+`--new-agent` calls an agent created just before the call with a greeting no agent had, so
+the first response shows what a new agent's first call costs (its greeting is synthesized in
+the background from its creation on); without it the agent has the seeded demo's greeting.
 
 The server is started here (`voxline serve`, models preloaded) unless `--server` is given.
-Run: `.venv/bin/python bench/bench_call.py [--turns 12] [--server URL --api-key KEY]`.
+Run: `.venv/bin/python bench/bench_call.py [--turns 12] [--new-agent] [--server URL --api-key KEY]`.
 Writes bench/results/call.json.
 """
 
@@ -18,8 +24,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime
+import difflib
 import json
+import re
 import statistics
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,6 +69,7 @@ CALLER_LINES = [
     "Should we bring anything with us?",
     "Great, thank you so much.",
 ]
+NEW_AGENT_GREETING = "Good day, Bright Smile Dental, this is desk {desk}. What can I do for you?"
 FIRST_RESPONSE_TARGET_MS = 1500
 FIRST_RESPONSE_AIM_MS = 300
 MEDIAN_TURN_TARGET_MS = 900
@@ -153,6 +163,10 @@ def _summary(report: CallReport, rows: list[dict[str, Any]]) -> dict[str, Any]:
         "server_part_medians_ms": parts,
         "first_response_ms": {"heard": first_heard, "server": first_server},
         "playout_gaps": len(report.gaps),
+        "false_endpoints": false_endpoints(
+            [turn.line.text for turn in report.turns[1:] if turn.line is not None],
+            [item.text for turn in report.turns for item in turn.caller_items],
+        ),
         "targets": {
             "first_response_under_1500ms": first_heard is not None
             and first_heard < FIRST_RESPONSE_TARGET_MS,
@@ -164,6 +178,36 @@ def _summary(report: CallReport, rows: list[dict[str, Any]]) -> dict[str, Any]:
             and statistics.median(server) < MEDIAN_TURN_TARGET_MS,
         },
     }
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
+
+
+def false_endpoints(lines: list[str], caller_turns: list[str]) -> list[tuple[str, list[str]]]:
+    """The script lines whose words the server split over consecutive transcript turns, with
+    those turns: each turn is assigned the line it shares the most words with (in order)."""
+    owners: list[int | None] = []
+    for turn in caller_turns:
+        said = _words(turn)
+        scores = [
+            difflib.SequenceMatcher(a=_words(line), b=said, autojunk=False).get_matching_blocks()
+            for line in lines
+        ]
+        matched = [sum(block.size for block in blocks) for blocks in scores]
+        best = max(range(len(lines)), key=lambda i: matched[i]) if lines else None
+        owners.append(best if best is not None and matched[best] > 0 else None)
+    split: list[tuple[str, list[str]]] = []
+    index = 0
+    while index < len(caller_turns):
+        end = index + 1
+        while end < len(caller_turns) and owners[end] is not None and owners[end] == owners[index]:
+            end += 1
+        owner = owners[index]
+        if owner is not None and end - index > 1:
+            split.append((lines[owner], caller_turns[index:end]))
+        index = end
+    return split
 
 
 def _median(values: list[float]) -> float | None:
@@ -188,6 +232,9 @@ def _print_summary(summary: dict[str, Any]) -> None:
         f"{fmt(first['server'])} ms server"
     )
     print(f"playout gaps:              {summary['playout_gaps']}")
+    print(f"false endpoints:           {len(summary['false_endpoints'])}")
+    for line, turns in summary["false_endpoints"]:
+        print(f"    {line!r} cut into {' | '.join(repr(t) for t in turns)}")
     for target, met in summary["targets"].items():
         print(f"  {'PASS' if met else 'FAIL'}  {target}")
 
@@ -196,7 +243,11 @@ async def main(args: argparse.Namespace) -> None:
     texts = (CALLER_LINES * (args.turns // len(CALLER_LINES) + 1))[: args.turns]
     lines = [CallerLine(text, synthesize_caller_speech(text)) for text in texts]
     with _server(args) as server:
-        spec = demo_agent_spec().model_copy(update={"name": "Bench receptionist"})
+        update: dict[str, Any] = {"name": "Bench receptionist"}
+        if args.new_agent:
+            # A greeting of this run's own: nothing of it can be cached before the agent exists.
+            update["first_message"] = NEW_AGENT_GREETING.format(desk=10 + time.time_ns() % 90)
+        spec = demo_agent_spec().model_copy(update=update)
         agent_id = create_agent(server, spec.model_dump(mode="json", by_alias=True))
         print(f"calling agent {agent_id} with {len(lines)} caller turns ...", flush=True)
         policy = ListeningPolicy(silence_ms=args.silence_ms, answer_timeout_s=30.0)
@@ -210,6 +261,7 @@ async def main(args: argparse.Namespace) -> None:
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "agent": "embedded defaults: whisper tiny.en, llama.cpp gemma3-270m, piper joe, silero",
+        "new_agent": args.new_agent,
         "server": "external" if args.server else "local subprocess",
         "greeting": " ".join(item.text for item in report.turns[0].agent_items),
         "summary": summary,
@@ -230,6 +282,9 @@ if __name__ == "__main__":
         "--silence-ms", type=float, default=800.0, help="agent silence that ends an answer"
     )
     parser.add_argument("--save-wav", type=Path, help="write the call as a stereo WAV")
+    parser.add_argument(
+        "--new-agent", action="store_true", help="call an agent with a greeting of its own"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "call.json")
     parsed = parser.parse_args()
     parsed.turns = max(10, parsed.turns)

@@ -37,6 +37,19 @@ if [[ ! -f "$STAMP" || pyproject.toml -nt "$STAMP" ]]; then
     touch "$STAMP"
 fi
 
+# The recognition set (bench/stt_set: its test and bench/bench_stt.py) speaks with espeak-ng
+# voices; they fail, never skip, without it.
+if ! command -v espeak-ng >/dev/null 2>&1; then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        echo "bootstrap: installing espeak-ng for the recognition set" >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null
+    else
+        echo "bootstrap: espeak-ng is missing: install it (Debian: apt-get install espeak-ng)" >&2
+        exit 1
+    fi
+fi
+
 # The web client test (tests/web) drives Debian's chromium; it fails, never skips, without it.
 if ! command -v chromium >/dev/null 2>&1; then
     if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then

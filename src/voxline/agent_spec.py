@@ -108,6 +108,15 @@ class WhisperStt(_Spec):
     )
     compute_type: Literal["int8", "int8_float32", "float32"] = "int8"
     beam_size: int = Field(default=1, ge=1, le=5)
+    encoder_window_s: int = Field(
+        default=30,
+        ge=5,
+        le=30,
+        description=(
+            "Seconds of audio the encoder reads per utterance: Whisper's own 30, or fewer to "
+            "transcribe faster (a decode that loops falls back to 30)."
+        ),
+    )
     finalize_timeout_ms: int = Field(
         default=3000,
         ge=100,

@@ -115,7 +115,8 @@ def _announce(seed: DemoSeed, console: TextIO) -> None:
 
 async def _preload(engine: CallEngine, database: Database) -> None:
     """Load and warm the models of every stored agent, so the first call is as fast as the
-    tenth. A model that cannot load is logged, not fatal: its agents' calls fail clearly."""
+    tenth, then cache each agent's greeting in the background (`AgentWarmer`). A model that
+    cannot load is logged, not fatal: its agents' calls fail clearly."""
     async with database.transaction() as session:
         specs = await all_agent_specs(session)
     seen: set[str] = set()
@@ -129,3 +130,5 @@ async def _preload(engine: CallEngine, database: Database) -> None:
             await engine.warm_up(spec)
         except ProviderError as exc:
             logger.error("could not preload the models of agent %r: %s", spec.name, exc)
+    for spec in specs:
+        engine.warmer.schedule(spec)

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field, ValidationError, create_model
 
 from voxline.agent_spec import AgentSpec
-from voxline.api.deps import AgentCursor, DatabaseDep, Limit, PrincipalDep, check_cursor
+from voxline.api.deps import AgentCursor, DatabaseDep, Limit, PrincipalDep, StateDep, check_cursor
 from voxline.api.errors import ApiError, error_responses, validation_error
 from voxline.api.models import ListResponse
 from voxline.security import egress
@@ -105,10 +105,13 @@ def _host(url: str) -> str:
 
 
 @router.post("", status_code=201, summary="Create an agent")
-async def create_agent(body: AgentSpec, principal: PrincipalDep, database: DatabaseDep) -> Agent:
+async def create_agent(
+    body: AgentSpec, principal: PrincipalDep, database: DatabaseDep, state: StateDep
+) -> Agent:
     await _check_egress(body)
     async with database.transaction() as session:
         row = await repo.create_agent(session, principal.workspace_id, body)
+    state.engine.prepare_agent(body)
     return _to_agent(row)
 
 
@@ -139,7 +142,7 @@ async def get_agent(agent_id: str, principal: PrincipalDep, database: DatabaseDe
 
 @router.patch("/{agent_id}", summary="Update some of an agent's fields")
 async def update_agent(
-    agent_id: str, body: AgentPatch, principal: PrincipalDep, database: DatabaseDep
+    agent_id: str, body: AgentPatch, principal: PrincipalDep, database: DatabaseDep, state: StateDep
 ) -> Agent:
     changes = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
     async with database.transaction() as session:
@@ -153,6 +156,8 @@ async def update_agent(
                 raise validation_error(exc.errors(), merged) from exc
             await _check_egress(spec)
             row = await repo.replace_agent_spec(session, row, spec)
+    if changes:
+        state.engine.prepare_agent(repo.agent_spec(row))
     return _to_agent(row)
 
 

@@ -33,6 +33,7 @@ def get_database(state: Annotated[AppState, Depends(get_state)]) -> Database:
 
 
 DatabaseDep = Annotated[Database, Depends(get_database)]
+StateDep = Annotated[AppState, Depends(get_state)]
 
 
 @dataclass(frozen=True, slots=True)

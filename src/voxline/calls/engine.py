@@ -33,6 +33,7 @@ from voxline.calls.heartbeat import Heartbeat
 from voxline.calls.ledger import LedgerRecorder, SessionLedger
 from voxline.calls.live import LiveCalls
 from voxline.calls.spool import Spool
+from voxline.calls.warming import AgentWarmer
 from voxline.calls.webhooks import SessionWebhooks
 from voxline.config import Settings
 from voxline.ids import new_id
@@ -113,6 +114,9 @@ class CallEngine:
         self._calls: set[asyncio.Task[object]] = set()
         self._aborted = False
         self._sweeper: asyncio.Task[None] | None = None
+        self.warmer = AgentWarmer(
+            self.warm_up, lambda spec: self.registry.build(spec, self.credentials.server)
+        )
         self.on_analysis_queued: Callable[[], None] | None = None
         """Called when a finished session queues its analysis (wakes the analysis worker)."""
         self.redis = None if settings.redis_url is None else Redis.from_url(settings.redis_url)
@@ -184,6 +188,12 @@ class CallEngine:
             except VadModelUnavailable as exc:
                 raise ProviderUnavailable(str(exc)) from exc
         await self.registry.warm_up(spec, self.credentials.server)
+
+    def prepare_agent(self, spec: AgentSpec) -> None:
+        """With `preload_models`: warm a new or changed agent and cache its greeting, in the
+        background (`AgentWarmer`)."""
+        if self.settings.preload_models:
+            self.warmer.schedule(spec)
 
     async def load(self, session_id: str) -> CallSetup:
         """The session's agent, instance and workspace; raises `NotFound` if any is gone."""
@@ -429,6 +439,7 @@ class CallEngine:
     async def aclose(self) -> None:
         await self._lag.aclose()
         await self.control.aclose()
+        await self.warmer.aclose()
         if self._sweeper is not None:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)

@@ -28,7 +28,9 @@ class FakeWhisper:
     def __init__(self) -> None:
         self.heard: list[npt.NDArray[np.float32]] = []
 
-    def transcribe(self, audio: npt.NDArray[np.float32], language: str, beam_size: int) -> str:
+    def transcribe(
+        self, audio: npt.NDArray[np.float32], language: str, beam_size: int, window_s: int
+    ) -> str:
         self.heard.append(audio)
         return "hello there"
 
@@ -41,7 +43,7 @@ def speech_like(seconds: float) -> Pcm16:
 def fake_session(executor: InferenceExecutor) -> tuple[WhisperSttSession, FakeWhisper]:
     whisper = FakeWhisper()
     model: Any = whisper
-    return WhisperSttSession(model, executor, "en", beam_size=1), whisper
+    return WhisperSttSession(model, executor, "en", beam_size=1, window_s=30), whisper
 
 
 async def test_finalize_transcribes_the_buffered_audio_as_one_float_segment(

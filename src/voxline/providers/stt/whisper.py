@@ -1,7 +1,9 @@
 """Offline speech-to-text: Whisper through faster-whisper (CTranslate2), the bundled tiny.en.
 
 A batch recognizer: a session buffers one utterance (the runtime segments speech) and
-transcribes it when finalized, on the InferenceExecutor. Whisper invents words for silence
+transcribes it when finalized, on the InferenceExecutor, in Whisper's 30 s window or, with
+`encoder_window_s` below 30, in a shorter one that falls back to 30 s when its decode is not
+to be trusted (`whisper_window.py`). Whisper invents words for silence
 and noise, so near-silent segments are not transcribed at all and segments the model itself
 scores as probably not speech are dropped. No interim results.
 """
@@ -25,6 +27,7 @@ from voxline.providers.base import (
 )
 from voxline.providers.executor import InferenceExecutor
 from voxline.providers.local_models import LOCAL_EXTRA, import_optional, models, whisper_model_dir
+from voxline.providers.stt.whisper_window import WindowDecoder
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
+_WHISPER_WINDOW_S = 30
 # Whisper reads 30 s windows; longer segments cost several passes and mean segmentation failed.
 _MAX_SEGMENT_SAMPLES = 30 * SAMPLE_RATE
 _MIN_SEGMENT_SAMPLES = SAMPLE_RATE // 10
@@ -49,6 +53,7 @@ class LoadedWhisper:
     def __init__(self, model: WhisperModel, multilingual: bool) -> None:
         self.model = model
         self.multilingual = multilingual
+        self._window = WindowDecoder(model, multilingual)
         self._warm = False
         self._prompts: dict[str, list[int]] = {}
 
@@ -68,8 +73,27 @@ class LoadedWhisper:
             raise ProviderUnavailable(f"could not load Whisper model '{model_dir}': {exc}") from exc
         return cls(model, bool(model.model.is_multilingual))
 
-    def transcribe(self, audio: npt.NDArray[np.float32], language: str, beam_size: int) -> str:
-        """Blocking: the text of one utterance (float32 at 16 kHz), "" when it is not speech."""
+    def transcribe(
+        self,
+        audio: npt.NDArray[np.float32],
+        language: str,
+        beam_size: int,
+        window_s: int = _WHISPER_WINDOW_S,
+    ) -> str:
+        """Blocking: the text of one utterance (float32 at 16 kHz), "" when it is not speech,
+        encoded in a `window_s` window if that decode is trusted, else in Whisper's 30 s."""
+        if window_s < _WHISPER_WINDOW_S:
+            text = self._window.transcribe(
+                audio,
+                language=language,
+                beam_size=beam_size,
+                window_s=window_s,
+                no_speech_threshold=_NO_SPEECH_THRESHOLD,
+                log_prob_threshold=_LOG_PROB_THRESHOLD,
+                compression_ratio_threshold=_COMPRESSION_RATIO_THRESHOLD,
+            )
+            if text is not None:
+                return text
         segments, _ = self.model.transcribe(
             audio,
             language=language,
@@ -131,12 +155,12 @@ class LoadedWhisper:
     def _eot(self) -> int:
         return int(self.model.hf_tokenizer.token_to_id("<|endoftext|>"))
 
-    def warm_up(self, language: str) -> None:
+    def warm_up(self, language: str, window_s: int = _WHISPER_WINDOW_S) -> None:
         """Blocking: one transcription, so the first real utterance is not the slow one."""
         if self._warm:
             return
         tone = 0.1 * np.sin(2 * np.pi * 220 * np.arange(SAMPLE_RATE) / SAMPLE_RATE)
-        self.transcribe(tone.astype(np.float32), language, beam_size=1)
+        self.transcribe(tone.astype(np.float32), language, beam_size=1, window_s=window_s)
         self._warm = True
 
 
@@ -179,10 +203,16 @@ class WhisperSpeechToText:
 
     async def warm_up(self) -> None:
         """Run one transcription once per model, so the first call is as fast as the next."""
-        await self._executor.run(self.model.warm_up, self.language)
+        await self._executor.run(self.model.warm_up, self.language, self.spec.encoder_window_s)
 
     async def open(self) -> WhisperSttSession:
-        return WhisperSttSession(self.model, self._executor, self.language, self.spec.beam_size)
+        return WhisperSttSession(
+            self.model,
+            self._executor,
+            self.language,
+            self.spec.beam_size,
+            self.spec.encoder_window_s,
+        )
 
 
 class WhisperSttSession:
@@ -190,12 +220,18 @@ class WhisperSttSession:
     audio sent while a finalize is pending belongs to the next segment."""
 
     def __init__(
-        self, model: LoadedWhisper, executor: InferenceExecutor, language: str, beam_size: int
+        self,
+        model: LoadedWhisper,
+        executor: InferenceExecutor,
+        language: str,
+        beam_size: int,
+        window_s: int,
     ) -> None:
         self._model = model
         self._executor = executor
         self._language = language
         self._beam_size = beam_size
+        self._window_s = window_s
         self._chunks: list[Pcm16] = []
         self._buffered = 0
         self._closed = False
@@ -221,7 +257,7 @@ class WhisperSttSession:
             return ""
         try:
             return await self._executor.run(
-                self._model.transcribe, audio, self._language, self._beam_size
+                self._model.transcribe, audio, self._language, self._beam_size, self._window_s
             )
         except Exception as exc:
             raise ProviderError(f"Whisper transcription failed: {exc}") from exc
