@@ -12,7 +12,17 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from voxline import __version__
-from voxline.api import agents, browser, debug, health, instances, secrets, sessions, twilio
+from voxline.api import (
+    agents,
+    browser,
+    debug,
+    health,
+    instances,
+    recordings,
+    secrets,
+    sessions,
+    twilio,
+)
 from voxline.api.errors import install_error_handlers
 from voxline.app_state import AppState
 from voxline.config import Settings
@@ -23,6 +33,7 @@ _ROUTERS: tuple[APIRouter, ...] = (
     instances.router,
     twilio.router,
     sessions.router,
+    recordings.router,
     secrets.router,
     debug.router,
     browser.router,

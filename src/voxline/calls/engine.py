@@ -26,6 +26,7 @@ from voxline.config import Settings
 from voxline.providers.base import ProviderError, ProviderSet, ProviderUnavailable
 from voxline.providers.executor import InferenceExecutor
 from voxline.providers.registry import ProviderRegistry
+from voxline.recordings.service import Recordings
 from voxline.runtime.agent import AgentRuntime, CallOutcome
 from voxline.runtime.events import SessionEnded
 from voxline.runtime.recording import QueuedRecorder
@@ -73,6 +74,7 @@ class CallEngine:
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=5.0))
         self.twilio = _twilio_client(settings, self.http)
         self.webhooks = SessionWebhooks(self.http)
+        self.recordings = Recordings.from_settings(settings)
         self._calls: set[asyncio.Task[object]] = set()
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -80,6 +82,7 @@ class CallEngine:
         """Periodically fail sessions whose stream never connected (their relay expired)."""
         if self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep_forever(every_s))
+            self.recordings.start_sweeping()
 
     async def sweep_stale_sessions(self) -> list[str]:
         """Fail the pending sessions whose relay token has expired; returns their IDs."""
@@ -197,6 +200,12 @@ class CallEngine:
             session_id=setup.session_id,
             variables=setup.variables,
         )
+        recording = None
+        if setup.spec.recording.enabled:
+            recording = await self.recordings.start(
+                setup.workspace_id, setup.session_id, setup.spec.recording.bitrate_kbps * 1000
+            )
+            transport = recording.wrap(transport)
         runtime = AgentRuntime(
             setup.spec,
             providers,
@@ -211,6 +220,8 @@ class CallEngine:
         try:
             outcome = await runtime.run()
         finally:
+            if recording is not None:
+                await asyncio.shield(recording.finish())
             # Runs on cancellation (server shutdown) too: nothing already said is lost.
             await asyncio.shield(recorder.aclose())
             await asyncio.shield(marking)
@@ -262,6 +273,7 @@ class CallEngine:
             )
 
     async def aclose(self) -> None:
+        await self.recordings.aclose()
         if self._sweeper is not None:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
