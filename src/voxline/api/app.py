@@ -15,6 +15,7 @@ from voxline import __version__
 from voxline.api import (
     agents,
     browser,
+    console,
     debug,
     health,
     instances,
@@ -37,6 +38,7 @@ _ROUTERS: tuple[APIRouter, ...] = (
     secrets.router,
     debug.router,
     browser.router,
+    console.router,
 )
 
 _GC_GEN0_THRESHOLD = 20_000

@@ -1,0 +1,316 @@
+"""The operator console in real headless Chromium against a real server process.
+
+One server (not in development mode, so the console signs in with a pasted key) and a fake
+Twilio account; a simulated phone call runs on a thread of its own while the page watches it
+live, then the call is found in the list and opened: transcript, latency bars and a recording
+that plays and seeks. A screenshot of each view is left in test-artifacts/ (docs/console.md
+shows them). Debian's `chromium` is required, as for the web client test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from tests.e2e.server import (
+    RunningServer,
+    connect_instructions,
+    running_server,
+    scripted_agent,
+    signed_webhook,
+    webhook_params,
+)
+from tests.fakes.twilio_api import FakeTwilioApi, running_fake_twilio_api
+from tests.helpers.speech import synthesize_speech
+from voxline.simulator.twilio_peer import SimulatedTwilioCall
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CALL_TIMEOUT_S = 60
+
+
+@pytest.fixture(scope="module")
+def twilio_api() -> Iterator[FakeTwilioApi]:
+    with running_fake_twilio_api() as api:
+        yield api
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, twilio_api: FakeTwilioApi
+) -> Iterator[RunningServer]:
+    env = {
+        "VOXLINE_DEV_MODE": "false",
+        "VOXLINE_TWILIO_ACCOUNT_SID": twilio_api.account_sid,
+        "VOXLINE_TWILIO_AUTH_TOKEN": twilio_api.auth_token,
+        "VOXLINE_TWILIO_API_BASE_URL": twilio_api.base_url,
+    }
+    with running_server(tmp_path_factory.mktemp("voxline-console"), env) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def page(server: RunningServer) -> Iterator[Page]:
+    assert CHROMIUM.exists(), (
+        "Debian's chromium is required: apt-get install -y chromium (scripts/bootstrap.sh)"
+    )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
+        )
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.goto(f"{server.base_url}/console")
+            yield page
+        finally:
+            browser.close()
+
+
+def _screenshot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"console-{name}.png"), full_page=True)
+
+
+def _create_agent(server: RunningServer, **overrides: Any) -> str:
+    with server.client() as client:
+        response = client.post("/v1/agents", json=scripted_agent(**overrides))
+        assert response.status_code == 201, response.text
+        agent_id: str = response.json()["id"]
+        return agent_id
+
+
+class PhoneCall:
+    """A simulated caller on a thread of its own (the page is driven synchronously): the
+    greeting, a pause, a question, the answer, then goodbye, which the agent ends."""
+
+    def __init__(self, server: RunningServer, twilio_api: FakeTwilioApi, agent_id: str) -> None:
+        call = twilio_api.add_live_call()
+        response = signed_webhook(
+            server,
+            twilio_api.auth_token,
+            f"agentId={agent_id}",
+            webhook_params(call.sid, twilio_api.account_sid),
+        )
+        assert response.status_code == 200, response.text
+        self._instructions = connect_instructions(response.text)
+        self._call_sid = call.sid
+        self.greeted = threading.Event()
+        self.go_on = threading.Event()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> PhoneCall:
+        self._thread.start()
+        assert self.greeted.wait(15), "the agent never greeted"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.go_on.set()
+        self._thread.join(CALL_TIMEOUT_S)
+        if self.error is not None:
+            raise self.error
+
+    def _run(self) -> None:
+        try:
+            asyncio.run(self._talk())
+        except BaseException as exc:
+            self.error = exc
+            self.greeted.set()
+
+    async def _talk(self) -> None:
+        question = synthesize_speech("What are your opening hours?", 8000)
+        goodbye = synthesize_speech("Thank you, goodbye.", 8000)
+        url, relay = self._instructions.stream_url, self._instructions.relay
+        async with SimulatedTwilioCall(url, relay=relay, call_sid=self._call_sid) as call:
+            await call.wait_for_agent_audio(timeout=5)
+            self.greeted.set()
+            await call.wait_until_agent_silent(600, timeout=15)
+            await asyncio.to_thread(self.go_on.wait, CALL_TIMEOUT_S)
+            await call.say(question).wait_sent()
+            await call.wait_for_agent_audio(timeout=5, since=call.now())
+            await call.wait_until_agent_silent(600, timeout=15)
+            await call.say(goodbye).wait_sent()
+            await call.wait_closed(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def call_session(server: RunningServer, twilio_api: FakeTwilioApi, page: Page) -> Iterator[str]:
+    """A call placed while the page signed in and watched it live; its session ID."""
+    agent_id = _create_agent(
+        server,
+        name="Console receptionist",
+        recording={"enabled": True},
+        stt={
+            "provider": "scripted",
+            "transcripts": ["what are your hours", "bye"],
+            "latencyMs": 50,
+        },
+    )
+    _sign_in(page, server)
+    with PhoneCall(server, twilio_api, agent_id) as call:
+        with server.client() as client:
+            session_id: str = client.get("/v1/sessions", params={"agentId": agent_id}).json()[
+                "data"
+            ][0]["id"]
+        _watch_live(page, session_id)
+        call.go_on.set()
+        _see_the_transcript_grow(page)
+    yield session_id
+
+
+def _sign_in(page: Page, server: RunningServer) -> None:
+    expect(page.locator("#sign-in")).to_be_visible()
+    _screenshot(page, "sign-in")
+    page.fill("#sign-in-key", "vx_live_not-a-key")
+    page.click("#sign-in-form button")
+    expect(page.locator("#sign-in-error")).to_contain_text("refused")
+    page.fill("#sign-in-key", server.api_key)
+    page.click("#sign-in-form button")
+    expect(page.locator("h1", has_text="Calls")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('voxline.apiKey')") == server.api_key
+
+
+def _watch_live(page: Page, session_id: str) -> None:
+    page.click("nav >> text=Live")
+    row = page.locator("#live-list tr", has=page.locator(f"a[href='#/live/{session_id}']"))
+    expect(row).to_be_visible(timeout=10_000)
+    row.locator("a", has_text="Watch").click()
+    expect(page.locator("#live-transcript li.agent").first).to_contain_text(
+        "Hello, thanks for calling.", timeout=10_000
+    )
+    expect(page.locator("#live-transcript li.caller")).to_have_count(0)
+    # Without the live events endpoint (the operations work) the page says so and polls.
+    expect(page.locator("#live-note")).to_contain_text("Live events are not available")
+    page.click("#listen")
+    expect(page.locator("#listen")).to_have_text("Stop listening", timeout=5_000)
+    _screenshot(page, "live")
+
+
+def _see_the_transcript_grow(page: Page) -> None:
+    expect(page.locator("#live-transcript li.caller").first).to_contain_text(
+        "what are your hours", timeout=20_000
+    )
+    expect(page.locator("#live-transcript li.agent", has_text="nine to five")).to_be_visible(
+        timeout=15_000
+    )
+    _screenshot(page, "live-growing")
+    expect(page.locator("#live-call-status")).to_contain_text("completed", timeout=30_000)
+    expect(page.locator("#listen")).to_have_text("Listen in", timeout=10_000)
+
+
+def test_an_agent_is_created_through_a_validation_error_at_its_field(
+    page: Page, server: RunningServer, call_session: str
+) -> None:
+    page.click("nav >> text=Agents")
+    expect(page.locator("td", has_text="Console receptionist")).to_be_visible()
+    _screenshot(page, "agents")
+    page.click("text=New agent")
+    page.fill("#f-name", "Night line")
+    page.fill("#f-language", "english")
+    page.click("#agent-form button[type=submit]")
+    language = page.locator("#f-language")
+    expect(language).to_have_attribute("aria-invalid", "true")
+    error = page.locator("[data-field='language'] .field-error")
+    expect(error).to_contain_text("language")
+    expect(page.locator("#form-error")).to_contain_text("not saved")
+    _screenshot(page, "agent-error")
+
+    page.fill("#f-language", "en")
+    page.click("#agent-form button[type=submit]")
+    expect(page.locator("#view h1")).to_have_text("Agent: Night line")
+    # The editor shows every field of the stored spec, nested ones included.
+    for path in ("stt.provider", "llm.provider", "turnTaking.interruptions", "limits.idleTimeoutS"):
+        assert page.locator(f"[data-path='{path}'], [data-group='{path}']").count() == 1, path
+    page.fill("[data-path='limits.idleTimeoutS']", "0.5")
+    page.click("#agent-form button[type=submit]")
+    expect(page.locator("[data-field='limits.idleTimeoutS'] .field-error")).to_be_visible()
+    page.fill("[data-path='limits.idleTimeoutS']", "12")
+    page.click("#agent-form button[type=submit]")
+    expect(page.locator(".notice", has_text="Saved.")).to_be_visible()
+    _screenshot(page, "agent-editor")
+    with server.client() as client:
+        agents = client.get("/v1/agents").json()["data"]
+    saved = next(agent for agent in agents if agent["name"] == "Night line")
+    assert saved["limits"]["idleTimeoutS"] == 12
+    assert saved["language"] == "en"
+
+
+def test_the_call_is_listed_and_its_page_plays_the_recording(
+    page: Page, server: RunningServer, call_session: str
+) -> None:
+    page.click("nav >> text=Calls")
+    page.select_option("#call-filters select[name=channel]", "phone")
+    page.click("#call-filters button")
+    link = page.locator(f"#call-list a[href='#/calls/{call_session}']")
+    expect(link).to_be_visible()
+    _screenshot(page, "calls")
+    page.select_option("#call-filters select[name=direction]", "outbound")
+    page.click("#call-filters button")
+    expect(page.locator("#call-list")).to_contain_text("No calls match.")
+    page.select_option("#call-filters select[name=direction]", "inbound")
+    page.click("#call-filters button")
+    page.locator(f"#call-list a[href='#/calls/{call_session}']").click()
+
+    expect(page.locator("#view h1")).to_have_text(f"Call {call_session}")
+    transcript = page.locator("#transcript")
+    expect(transcript.locator("li.caller").first).to_contain_text("what are your hours")
+    expect(transcript.locator("li.tool_call")).to_contain_text("end_call")
+    expect(page.locator("#latency .turn").first).to_be_visible()
+    assert page.locator("#latency .turn .seg").count() >= 3
+    expect(page.locator("dl.facts")).to_contain_text("agent_hangup")
+
+    audio = page.locator("#recording-audio")
+    expect(audio).to_be_attached(timeout=10_000)
+    page.wait_for_function(
+        "() => { const a = document.querySelector('#recording-audio');"
+        " return a && isFinite(a.duration) && a.duration > 2; }",
+        timeout=10_000,
+    )
+    duration = page.evaluate("document.querySelector('#recording-audio').duration")
+    page.evaluate(
+        "() => new Promise((resolve) => { const a = document.querySelector('#recording-audio');"
+        " a.addEventListener('seeked', resolve, { once: true }); a.currentTime = 2.5; })"
+    )
+    assert abs(page.evaluate("document.querySelector('#recording-audio').currentTime") - 2.5) < 0.1
+    page.evaluate("document.querySelector('#recording-audio').play()")
+    page.wait_for_function(
+        "() => document.querySelector('#recording-audio').currentTime > 2.7", timeout=10_000
+    )
+    expect(transcript.locator("li.current")).to_have_count(1)
+    page.evaluate("document.querySelector('#recording-audio').pause()")
+    assert duration > 4
+    _screenshot(page, "call")
+
+
+def test_outbound_says_clearly_when_the_server_has_no_tasks(page: Page) -> None:
+    page.click("nav >> text=Outbound")
+    notice = page.locator(".notice")
+    expect(notice).to_contain_text("Outbound calls are not available on this server")
+    _screenshot(page, "outbound")
+
+
+def test_the_talk_page_is_a_view_of_the_console(page: Page, server: RunningServer) -> None:
+    agent_id = _create_agent(server, name="Talk receptionist")
+    page.goto(f"{server.base_url}/console#/talk/{agent_id}")
+    frame = page.frame_locator("iframe.talk")
+    expect(frame.locator("#agent")).to_have_value(agent_id, timeout=10_000)
+    expect(frame.locator("#start")).to_be_enabled()
+    _screenshot(page, "talk")
+
+
+def test_the_development_key_is_refused_outside_development_mode(server: RunningServer) -> None:
+    response = httpx.post(f"{server.base_url}/v1/dev/console-key", timeout=10)
+    assert response.status_code == 404
