@@ -6,6 +6,7 @@ import asyncio
 import io
 
 import av
+import httpx
 import numpy as np
 
 from tests.e2e.server import RunningServer
@@ -123,3 +124,32 @@ async def test_an_agent_that_does_not_record_leaves_no_recording(
         missing = client.get(f"/v1/sessions/{session_id}/recording")
         assert missing.status_code == 404
         assert "no recording" in missing.json()["error"]["message"]
+
+
+async def test_listen_in_streams_the_live_call_until_it_ends(
+    server: RunningServer, twilio_api: FakeTwilioApi
+) -> None:
+    agent_id = _create_agent(server, recording={"enabled": True})
+    call_sid, stream_url, relay = _answer_call(server, twilio_api, agent_id)
+    session_id = _sessions(server, agent_id)[0]["id"]
+    headers = {"Authorization": f"Bearer {server.api_key}"}
+    url = f"{server.base_url}/v1/sessions/{session_id}/listen"
+    async with (
+        SimulatedTwilioCall(stream_url, relay=relay, call_sid=call_sid) as call,
+        httpx.AsyncClient(headers=headers, timeout=10) as client,
+    ):
+        await call.wait_for_agent_audio(timeout=5)
+        async with client.stream("GET", url) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("audio/L16")
+            received = bytearray()
+            async for chunk in response.aiter_bytes():
+                received.extend(chunk)
+                if len(received) >= 16000 * 4:  # a second of stereo PCM16
+                    break
+        await call.hang_up()
+        frames = np.frombuffer(bytes(received[: 16000 * 4]), dtype=np.int16).reshape(-1, 2)
+        assert _rms(frames[:, 1].astype(np.float64) / 32768) > 0.01, "the agent is heard"
+        await _wait_status(server, session_id, "completed")
+        ended = await client.get(url)
+        assert ended.status_code == 409

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
@@ -309,8 +308,3 @@ def test_the_talk_page_is_a_view_of_the_console(page: Page, server: RunningServe
     expect(frame.locator("#agent")).to_have_value(agent_id, timeout=10_000)
     expect(frame.locator("#start")).to_be_enabled()
     _screenshot(page, "talk")
-
-
-def test_the_development_key_is_refused_outside_development_mode(server: RunningServer) -> None:
-    response = httpx.post(f"{server.base_url}/v1/dev/console-key", timeout=10)
-    assert response.status_code == 404
