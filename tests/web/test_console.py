@@ -10,13 +10,14 @@ shows them). Debian's `chromium` is required, as for the web client test.
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, Route, expect, sync_playwright
 
 from tests.e2e.server import (
     RunningServer,
@@ -299,6 +300,80 @@ def test_outbound_says_clearly_when_the_server_has_no_tasks(page: Page) -> None:
     notice = page.locator(".notice")
     expect(notice).to_contain_text("Outbound calls are not available on this server")
     _screenshot(page, "outbound")
+
+
+def _sse(events: list[dict[str, Any]]) -> str:
+    return "".join(
+        f"id: {event['seq']}\nevent: {event['type']}\ndata: {json.dumps(event)}\n\n"
+        for event in events
+    )
+
+
+def test_live_events_in_the_documented_shape_grow_the_transcript(
+    page: Page, call_session: str
+) -> None:
+    """Until the live events endpoint lands, the page is driven by a stream in its documented
+    shape (typed call events, camelCase, SSE with ids); a reconnection replays nothing twice."""
+    base = 60_000
+    events = [
+        {"seq": 100, "atMs": base, "type": "transcript.partial", "text": "and on"},
+        {
+            "seq": 101,
+            "atMs": base + 400,
+            "type": "transcript.final",
+            "text": "and on sunday",
+            "source": "speech",
+        },
+        {
+            "seq": 102,
+            "atMs": base + 900,
+            "type": "agent.text",
+            "response": "r9",
+            "text": "We are closed on Sundays, sorry about that.",
+        },
+        {
+            "seq": 103,
+            "atMs": base + 1500,
+            "type": "agent.interrupted",
+            "response": "r9",
+            "heardText": "We are closed",
+            "text": "We are closed on Sundays, sorry about that.",
+        },
+        {
+            "seq": 104,
+            "atMs": base + 1600,
+            "type": "tool.call",
+            "id": "t1",
+            "name": "transfer_call",
+            "arguments": {"to": "+14155550199"},
+        },
+        {"seq": 105, "atMs": base + 1700, "type": "session.ended", "reason": "agent_hangup"},
+    ]
+    requests: list[str | None] = []
+
+    def events_route(route: Route) -> None:
+        requests.append(route.request.headers.get("last-event-id"))
+        body = _sse(events) if len(requests) <= 2 else ""
+        route.fulfill(status=200, headers={"Content-Type": "text/event-stream"}, body=body)
+
+    page.route("**/v1/sessions/*/events", events_route)
+    try:
+        page.goto(f"{page.url.split('#')[0]}#/live/{call_session}")
+        transcript = page.locator("#live-transcript")
+        expect(transcript.locator("li.caller", has_text="and on sunday")).to_have_count(1)
+        interrupted = transcript.locator("li.agent", has_text="We are closed")
+        expect(interrupted).to_have_count(1)
+        expect(interrupted.locator("s.unheard")).to_have_text("on Sundays, sorry about that.")
+        tool = transcript.locator("li.tool_call", has_text="transfer_call")
+        expect(tool).to_contain_text("+14155550199")
+        expect(page.locator("#live-note")).to_have_text("")
+        expect(page.locator("#live-call-status")).to_contain_text("completed")
+        page.wait_for_timeout(2500)  # a reconnection or two: the replay must not double lines
+        assert len(requests) >= 2 and requests[1] == "105"
+        expect(transcript.locator("li.caller", has_text="and on sunday")).to_have_count(1)
+        _screenshot(page, "live-events")
+    finally:
+        page.unroute("**/v1/sessions/*/events")
 
 
 def test_the_talk_page_is_a_view_of_the_console(page: Page, server: RunningServer) -> None:

@@ -705,7 +705,8 @@ async function watchCall(container, id) {
   cleanup.push(() => stopListening());
 
   const ended = (status) => state.replaceChildren(h("span", { class: `status ${status}` }, status.replace("_", " ")));
-  const live = new LiveTranscript(transcript, partial, ended);
+  const stored = session.transcript.at(-1);
+  const live = new LiveTranscript(transcript, partial, ended, stored ? stored.atMs : -1);
   const stream = await openEvents(`/v1/sessions/${encodeURIComponent(id)}/events`, (event) => live.apply(event));
   if (stream) {
     cleanup.push(stream);
@@ -726,17 +727,26 @@ async function watchCall(container, id) {
   cleanup.push(() => clearInterval(timer));
 }
 
-// A call's typed events (docs: the live events of GET /v1/sessions/{id}/events) as transcript lines.
+// A call's typed events (the live events of GET /v1/sessions/{id}/events) as transcript lines.
+// The stream replays a short history on connect and after a reconnection: events already
+// shown (by `seq`) and those older than the transcript read before are skipped.
 class LiveTranscript {
-  constructor(list, partial, ended) {
+  constructor(list, partial, ended, shownUntilMs) {
     this.list = list;
     this.partial = partial;
     this.ended = ended;
+    this.shownUntilMs = shownUntilMs;
+    this.seen = new Set();
     this.responses = new Map();
   }
 
   apply(event) {
     const type = event.type;
+    if (event.seq !== undefined) {
+      if (this.seen.has(event.seq)) return;
+      this.seen.add(event.seq);
+    }
+    if (type !== "session.ended" && event.atMs !== undefined && event.atMs < this.shownUntilMs) return;
     if (type === "transcript.partial") this.partial.textContent = event.text;
     else if (type === "transcript.final") {
       this.partial.textContent = "";
