@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import boto3
-import httpx
 import pytest
 
+from tests.helpers.s3 import CREDENTIALS, REGION, running_s3_server
 from voxline.recordings.storage import S3Storage, recording_key
-from voxline.simulator.server_process import free_port
 from voxline.store.types import utcnow
 
 BUCKET = "voxline-recordings"
@@ -24,37 +20,19 @@ BUCKET = "voxline-recordings"
 
 @pytest.fixture(scope="module")
 def s3_endpoint() -> Iterator[str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                httpx.get(endpoint, timeout=1.0)
-                break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        else:
-            raise AssertionError("moto's S3 server did not start")
+    with running_s3_server() as endpoint:
         yield endpoint
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 @pytest.fixture
 def storage(s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> S3Storage:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
-    client: Any = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    client: Any = boto3.client("s3", endpoint_url=s3_endpoint, region_name=REGION)
     bucket = f"{BUCKET}-{os.urandom(4).hex()}"
     client.create_bucket(Bucket=bucket)
     return S3Storage(
-        bucket, tmp_path / "spool", prefix="rec/", endpoint_url=s3_endpoint, region="us-east-1"
+        bucket, tmp_path / "spool", prefix="rec/", endpoint_url=s3_endpoint, region=REGION
     )
 
 
