@@ -248,6 +248,12 @@ def test_an_agent_is_created_through_a_validation_error_at_its_field(
     assert saved["limits"]["idleTimeoutS"] == 12
     assert saved["language"] == "en"
 
+    page.click("nav >> text=Agents")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete Night line").click()
+    expect(page.locator("td", has_text="Night line")).to_have_count(0)
+    expect(page.locator("td", has_text="Console receptionist")).to_be_visible()
+
 
 def test_the_call_is_listed_and_its_page_plays_the_recording(
     page: Page, server: RunningServer, call_session: str

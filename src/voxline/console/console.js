@@ -191,9 +191,9 @@ async function agentsView(id) {
       h(
         "td",
         { class: "row" },
-        h("a", { href: `#/talk/${agent.id}` }, "Talk to it"),
-        h("a", { href: "#/calls", onclick: () => (pendingCallFilter = { agentId: agent.id }) }, "Calls"),
-        h("button", { type: "button", class: "secondary", onclick: () => deleteAgent(agent) }, "Delete"),
+        h("a", { href: `#/talk/${agent.id}`, "aria-label": `Talk to ${agent.name}` }, "Talk to it"),
+        h("a", { href: "#/calls", "aria-label": `Calls of ${agent.name}`, onclick: () => (pendingCallFilter = { agentId: agent.id }) }, "Calls"),
+        h("button", { type: "button", class: "secondary", "aria-label": `Delete ${agent.name}`, onclick: () => deleteAgent(agent) }, "Delete"),
       ),
     ),
   );
