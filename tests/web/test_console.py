@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
 from tests.e2e.server import (
     RunningServer,
@@ -57,12 +57,12 @@ def server(
 
 
 @pytest.fixture(scope="module")
-def page(server: RunningServer) -> Iterator[Page]:
+def browser() -> Iterator[Browser]:
     assert CHROMIUM.exists(), (
         "Debian's chromium is required: apt-get install -y chromium (scripts/bootstrap.sh)"
     )
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
+        launched = playwright.chromium.launch(
             executable_path=str(CHROMIUM),
             args=[
                 "--headless",
@@ -72,11 +72,17 @@ def page(server: RunningServer) -> Iterator[Page]:
             ],
         )
         try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.goto(f"{server.base_url}/console")
-            yield page
+            yield launched
         finally:
-            browser.close()
+            launched.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser: Browser, server: RunningServer) -> Iterator[Page]:
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.goto(f"{server.base_url}/console")
+    yield page
+    page.close()
 
 
 def _screenshot(page: Page, name: str) -> None:
@@ -307,6 +313,22 @@ def test_outbound_says_clearly_when_the_server_has_no_tasks(page: Page) -> None:
     notice = page.locator(".notice")
     expect(notice).to_contain_text("Outbound calls are not available on this server")
     _screenshot(page, "outbound")
+
+
+def test_in_development_mode_the_console_signs_itself_in(
+    browser: Browser, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    data_dir = tmp_path_factory.mktemp("voxline-console-dev")
+    with running_server(data_dir, {"VOXLINE_DEV_MODE": "true"}) as dev_server:
+        dev_page = browser.new_page()
+        try:
+            dev_page.goto(f"{dev_server.base_url}/console#/agents")
+            expect(dev_page.locator("#view h1")).to_have_text("Agents")
+            expect(dev_page.locator("#sign-in")).to_be_hidden()
+            key = dev_page.evaluate("sessionStorage.getItem('voxline.apiKey')")
+            assert key and key.startswith("vx_")
+        finally:
+            dev_page.close()
 
 
 def _sse(events: list[dict[str, Any]]) -> str:

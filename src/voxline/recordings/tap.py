@@ -25,10 +25,17 @@ class RecordingTransport:
         self.output_rate = inner.output_rate
 
     async def events(self) -> AsyncIterator[InboundEvent]:
-        async for event in self._inner.events():
-            if isinstance(event, AudioIn):
-                self._writer.caller(event.pcm, self.input_rate)
-            yield event
+        inner = self._inner.events()
+        try:
+            async for event in inner:
+                if isinstance(event, AudioIn):
+                    self._writer.caller(event.pcm, self.input_rate)
+                yield event
+        finally:
+            # The inner stream's own clean-up runs now, not whenever it is collected.
+            close = getattr(inner, "aclose", None)
+            if close is not None:
+                await close()
 
     async def send_audio(self, pcm: Pcm16) -> None:
         self._writer.agent(pcm, self.output_rate)
