@@ -248,11 +248,22 @@ def test_an_agent_is_created_through_a_validation_error_at_its_field(
     page.click("#agent-form button[type=submit]")
     expect(page.locator(".notice", has_text="Saved.")).to_be_visible()
     _screenshot(page, "agent-editor")
+    # A provider is changed by editing its group as JSON.
+    page.get_by_role("button", name="Edit Speech to text (STT) as JSON").click()
+    stt = page.locator("textarea[data-path='stt']")
+    assert '"provider": "whisper"' in stt.input_value()
+    stt.fill('{"provider": "scripted", "transcripts": ["hello"], "bogus": 1}')
+    page.click("#agent-form button[type=submit]")
+    expect(page.locator("[data-field='stt'] .field-error")).to_contain_text("bogus")
+    stt.fill('{"provider": "scripted", "transcripts": ["hello"]}')
+    page.click("#agent-form button[type=submit]")
+    expect(page.locator(".notice", has_text="Saved.")).to_be_visible()
     with server.client() as client:
         agents = client.get("/v1/agents").json()["data"]
     saved = next(agent for agent in agents if agent["name"] == "Night line")
     assert saved["limits"]["idleTimeoutS"] == 12
     assert saved["language"] == "en"
+    assert saved["stt"]["provider"] == "scripted"
 
     page.click("nav >> text=Agents")
     page.once("dialog", lambda dialog: dialog.accept())

@@ -302,7 +302,14 @@ function fieldsFor(value, prefix) {
   return Object.entries(value).map(([key, item]) => {
     const path = prefix ? `${prefix}.${key}` : key;
     if (item && typeof item === "object" && !Array.isArray(item)) {
-      return h("fieldset", { dataset: { group: path } }, h("legend", {}, label(key)), fieldsFor(item, path));
+      const group = h("fieldset", { dataset: { group: path } }, h("legend", {}, label(key)), fieldsFor(item, path));
+      const asJson = () => {
+        const value = path.split(".").reduce((node, part) => node[part], readFields(group));
+        group.replaceChildren(h("legend", {}, label(key)), field(key, path, value));
+        group.querySelector("textarea").focus();
+      };
+      group.append(h("button", { type: "button", class: "secondary small", "aria-label": `Edit ${label(key)} as JSON`, onclick: asJson }, "Edit as JSON"));
+      return group;
     }
     return field(key, path, item);
   });
@@ -317,8 +324,10 @@ function field(key, path, item) {
     control = h("input", { type: "number", step: "any", id, value: item, dataset: { path, kind: "number" } });
   } else if (Array.isArray(item) && item.every((entry) => typeof entry === "string") && item.length) {
     control = h("textarea", { id, dataset: { path, kind: "lines" }, rows: 3 }, item.join("\n"));
-  } else if (Array.isArray(item)) {
-    control = h("textarea", { id, dataset: { path, kind: "json" }, rows: item.length ? 8 : 2 }, JSON.stringify(item, null, 2));
+  } else if (Array.isArray(item) || (item && typeof item === "object")) {
+    // Lists of objects, and any group switched to JSON (to change a provider, say).
+    const rows = Array.isArray(item) && !item.length ? 2 : 8;
+    control = h("textarea", { id, dataset: { path, kind: "json" }, rows }, JSON.stringify(item, null, 2));
   } else if (LONG_TEXT.has(key)) {
     control = h("textarea", { id, dataset: { path, kind: "string" }, rows: 5 }, item ?? "");
   } else {
