@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
+import signal
+from pathlib import Path
 
 import av
 import httpx
 import numpy as np
 
-from tests.e2e.server import RunningServer
+from tests.e2e.server import RunningServer, running_server
 from tests.e2e.test_twilio_call import _answer_call, _create_agent, _sessions, _wait_status
 from tests.fakes.twilio_api import FakeTwilioApi
 from tests.helpers.speech import synthesize_speech
 from voxline.simulator.twilio_peer import SimulatedTwilioCall
+
+CRASH_AFTER_S = 5.0
 
 
 def _decode(data: bytes) -> tuple[np.ndarray, int]:
@@ -153,3 +158,30 @@ async def test_listen_in_streams_the_live_call_until_it_ends(
         await _wait_status(server, session_id, "completed")
         ended = await client.get(url)
         assert ended.status_code == 409
+
+
+async def test_a_crash_loses_at_most_the_last_seconds_of_a_recording(
+    tmp_path: Path, twilio_api: FakeTwilioApi
+) -> None:
+    env = {
+        "VOXLINE_TWILIO_ACCOUNT_SID": twilio_api.account_sid,
+        "VOXLINE_TWILIO_AUTH_TOKEN": twilio_api.auth_token,
+        "VOXLINE_TWILIO_API_BASE_URL": twilio_api.base_url,
+    }
+    with running_server(tmp_path, env) as server:
+        agent_id = _create_agent(
+            server, firstMessage="Welcome to the clinic. " * 10, recording={"enabled": True}
+        )
+        call_sid, stream_url, relay = _answer_call(server, twilio_api, agent_id)
+        session = _sessions(server, agent_id)[0]
+        async with SimulatedTwilioCall(stream_url, relay=relay, call_sid=call_sid) as call:
+            await call.wait_for_agent_audio(timeout=5)
+            await asyncio.sleep(CRASH_AFTER_S)
+            os.kill(server.pid, signal.SIGKILL)
+            await call.wait_closed(timeout=10)
+
+    path = tmp_path / "recordings" / session["workspaceId"] / f"{session['id']}.ogg"
+    audio, rate = _decode(path.read_bytes())
+    kept = audio.shape[1] / rate
+    assert CRASH_AFTER_S - 2.0 <= kept <= CRASH_AFTER_S + 1.0, kept
+    assert _rms(audio[1]) > 0.01, "the agent's greeting is there"

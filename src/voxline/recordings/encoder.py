@@ -12,7 +12,7 @@ import av
 import numpy as np
 
 FRAME_MS = 20
-PAGE_S = 1.0
+PAGE_S = 0.5
 
 
 class OggOpusEncoder:
