@@ -416,6 +416,75 @@ def test_live_events_in_the_documented_shape_grow_the_transcript(
         page.unroute("**/v1/sessions/*/events")
 
 
+def test_outbound_tasks_in_the_documented_shape_show_progress_and_cancel(
+    page: Page, call_session: str
+) -> None:
+    """Until the outbound API lands, the page is driven by answers in its documented shape."""
+    attempt = {"number": 1, "status": "completed", "sessionId": call_session, "callSid": "CA1"}
+    tasks = {
+        "data": [
+            {
+                "id": "task_waiting",
+                "status": "waiting",
+                "agentId": "agent_x",
+                "to": "+14155550101",
+                "from": "+18005550100",
+                "batchId": "batch_1",
+                "nextAttemptAt": None,
+                "attempts": [],
+            },
+            {
+                "id": "task_done",
+                "status": "completed",
+                "agentId": "agent_x",
+                "to": "+14155550102",
+                "from": "+18005550100",
+                "batchId": "batch_1",
+                "attempts": [attempt],
+            },
+        ],
+        "hasMore": False,
+        "nextCursor": None,
+    }
+    batches = {
+        "data": [{"id": "batch_1", "agentId": "agent_x", "counts": {"waiting": 1, "completed": 1}}],
+        "hasMore": False,
+        "nextCursor": None,
+    }
+    canceled: list[str] = []
+
+    def answer(route: Route) -> None:
+        url = route.request.url
+        if route.request.method == "POST" and url.endswith("/cancel"):
+            canceled.append(url.rsplit("/", 2)[-2])
+            route.fulfill(status=200, json={"id": canceled[-1], "status": "canceled"})
+        elif "/v1/batches" in url:
+            route.fulfill(status=200, json=batches)
+        else:
+            route.fulfill(status=200, json=tasks)
+
+    page.route("**/v1/tasks**", answer)
+    page.route("**/v1/batches**", answer)
+    try:
+        page.click("nav >> text=Outbound")
+        expect(page.locator("#batches")).to_contain_text("waiting 1 · completed 1")
+        rows = page.locator("#tasks tbody tr")
+        expect(rows).to_have_count(2)
+        expect(rows.nth(1).locator(f"a[href='#/calls/{call_session}']")).to_be_visible()
+        expect(rows.nth(1).get_by_role("button", name="Cancel")).to_have_count(0)
+        _screenshot(page, "outbound-tasks")
+        page.once("dialog", lambda dialog: dialog.accept())
+        rows.nth(0).get_by_role("button", name="Cancel").click()
+        for _ in range(50):  # the route handler runs while Playwright waits
+            if canceled:
+                break
+            page.wait_for_timeout(100)
+        assert canceled == ["task_waiting"]
+    finally:
+        page.unroute("**/v1/tasks**")
+        page.unroute("**/v1/batches**")
+
+
 def test_the_talk_page_is_a_view_of_the_console(page: Page, server: RunningServer) -> None:
     agent_id = _create_agent(server, name="Talk receptionist")
     page.goto(f"{server.base_url}/console#/talk/{agent_id}")

@@ -941,8 +941,14 @@ async function outboundView() {
     return;
   }
   await loadAgentNames();
-  const batchIds = [...new Set(page.data.map((task) => task.batchId).filter(Boolean))];
-  const batches = await Promise.all(batchIds.map((id) => api(`/v1/batches/${id}`).catch(() => null)));
+  let batches;
+  try {
+    batches = (await api("/v1/batches?limit=50")).data;
+  } catch {
+    // No list of batches on this server: those of the latest tasks, one by one.
+    const batchIds = [...new Set(page.data.map((task) => task.batchId).filter(Boolean))];
+    batches = await Promise.all(batchIds.map((id) => api(`/v1/batches/${id}`).catch(() => null)));
+  }
   show(
     h("h1", {}, "Outbound"),
     h("h2", {}, "Batches"),
@@ -960,8 +966,8 @@ async function outboundView() {
                 {},
                 h("td", {}, batch.id),
                 h("td", {}, agentNames.get(batch.agentId) || batch.agentId || "—"),
-                h("td", {}, Object.entries(batch.counts || {}).map(([status, count]) => `${status.replace("_", " ")} ${count}`).join(" · ")),
-                h("td", {}, h("button", { type: "button", class: "secondary", onclick: () => cancel(`/v1/batches/${batch.id}/cancel`) }, "Cancel batch")),
+                h("td", {}, Object.entries(batch.counts || batch.statusCounts || {}).map(([status, count]) => `${status.replace("_", " ")} ${count}`).join(" · ")),
+                h("td", {}, h("button", { type: "button", class: "secondary", "aria-label": `Cancel batch ${batch.id}`, onclick: () => cancel(`/v1/batches/${batch.id}/cancel`) }, "Cancel batch")),
               ),
             ),
           ),
@@ -992,7 +998,7 @@ async function outboundView() {
                   ),
                 ),
                 h("td", {}, formatTime(task.nextAttemptAt)),
-                h("td", {}, FINAL_TASK_STATUSES.has(task.status) ? "" : h("button", { type: "button", class: "secondary", onclick: () => cancel(`/v1/tasks/${task.id}/cancel`) }, "Cancel")),
+                h("td", {}, FINAL_TASK_STATUSES.has(task.status) ? "" : h("button", { type: "button", class: "secondary", "aria-label": `Cancel ${task.id}`, onclick: () => cancel(`/v1/tasks/${task.id}/cancel`) }, "Cancel")),
               ),
             ),
           ),

@@ -130,4 +130,9 @@ class RecordingWriter:
                 self._failed = True
                 logger.exception("recording %s failed", self.path.name)
         if self._listener is not None:
-            self._listener(frames.tobytes())
+            try:
+                self._listener(frames.tobytes())
+            except Exception:
+                # Listen-in is a courtesy: the recording goes on without it.
+                self._listener = None
+                logger.exception("listen-in of %s stopped", self.path.name)
