@@ -578,6 +578,14 @@ def _remote_refs(schema: object) -> Iterator[str]:
             yield from _remote_refs(item)
 
 
+class Recording(_Spec):
+    """Whether and how the agent's calls are recorded (one stereo Ogg/Opus file per call:
+    caller left, agent right, as heard)."""
+
+    enabled: bool = Field(default=False, description="Record every call of the agent.")
+    bitrate_kbps: int = Field(default=32, ge=12, le=128, description="Opus bitrate (stereo).")
+
+
 class AgentSpec(_Spec):
     """The behaviour of an agent, as stored and as run."""
 
@@ -613,6 +621,7 @@ class AgentSpec(_Spec):
     tools: list[ToolSpec] = Field(default_factory=list)
     turn_taking: TurnTaking = Field(default_factory=TurnTaking)
     limits: Limits = Field(default_factory=Limits)
+    recording: Recording = Field(default_factory=Recording)
     webhook_url: HttpUrl | None = Field(
         default=None,
         description="Receives signed session events (session.ended, session.analyzed).",

@@ -154,6 +154,21 @@ class Settings(BaseSettings):
         le=100_000,
         description="An instance's memory past this size has its oldest notes folded into one.",
     )
+    recordings_retention_days: int | None = Field(
+        default=None,
+        ge=1,
+        description="Call recordings older than this many days are removed; unset keeps them.",
+    )
+    recordings_s3_bucket: str | None = Field(
+        default=None,
+        description="Keep call recordings in this S3-compatible bucket instead of data_dir "
+        "(credentials from the AWS_* variables), so several processes share them.",
+    )
+    recordings_s3_endpoint_url: str | None = Field(
+        default=None, description="The bucket's endpoint, for S3-compatible stores."
+    )
+    recordings_s3_region: str | None = None
+    recordings_s3_prefix: str = Field(default="", description="Prefix of recording keys.")
     log_level: str = "info"
 
     drain_timeout_seconds: float = Field(

@@ -15,11 +15,13 @@ from voxline import __version__
 from voxline.api import (
     agents,
     browser,
+    console,
     debug,
     health,
     instances,
     live,
     metrics,
+    recordings,
     secrets,
     sessions,
     tasks,
@@ -44,9 +46,11 @@ _ROUTERS: tuple[APIRouter, ...] = (
     tasks.batches_router,
     live.router,
     sessions.router,
+    recordings.router,
     secrets.router,
     debug.router,
     browser.router,
+    console.router,
 )
 
 _GC_GEN0_THRESHOLD = 20_000

@@ -127,7 +127,7 @@ async def create_session_token(
     responses=error_responses(403, 404),
 )
 async def list_dev_agents(request: Request, database: DatabaseDep) -> DevAgentList:
-    _require_dev_request(request)
+    require_dev_request(request)
     async with database.transaction() as db:
         statement = select(AgentRow).order_by(AgentRow.id.desc()).limit(_DEV_AGENTS_LIMIT)
         rows = (await db.scalars(statement)).all()
@@ -143,7 +143,7 @@ async def list_dev_agents(request: Request, database: DatabaseDep) -> DevAgentLi
 async def create_dev_session_token(
     body: DevSessionTokenRequest, request: Request, database: DatabaseDep
 ) -> SessionToken:
-    _require_dev_request(request)
+    require_dev_request(request)
     async with database.transaction() as db:
         agent = await db.get(AgentRow, body.agent_id)
         if agent is None:
@@ -242,7 +242,7 @@ def _normalize_origin(origin: str) -> str | None:
     return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
 
 
-def _require_dev_request(request: Request) -> None:
+def require_dev_request(request: Request) -> None:
     """Development mode on, and a request from this machine to a loopback host name (so a
     web page cannot reach it through DNS rebinding) from a permitted origin."""
     settings = get_state(request).settings

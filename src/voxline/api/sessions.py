@@ -3,26 +3,33 @@ post-call analysis."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import Field
 
-from voxline.api.deps import DatabaseDep, Limit, PrincipalDep, SessionCursor, check_cursor
+from voxline.api.deps import (
+    DatabaseDep,
+    Limit,
+    PrincipalDep,
+    SessionCursor,
+    check_cursor,
+    get_state,
+)
 from voxline.api.errors import error_responses
 from voxline.api.models import ApiModel, ListResponse
 from voxline.store import sessions as repo
 from voxline.store.analyses import AnalysisStatus, analysis_json, session_analysis
 from voxline.store.models import SessionRow
 from voxline.store.pagination import DEFAULT_PAGE_SIZE
-from voxline.store.session_state import SessionStatus
+from voxline.store.session_state import Channel, Direction, SessionStatus
 from voxline.store.transcripts import transcript_items, turn_metrics
 
 router = APIRouter(
     prefix="/v1/sessions",
     tags=["sessions"],
-    responses=error_responses(400, 401, 404, 422),
+    responses=error_responses(400, 401, 404, 409, 422),
 )
 
 
@@ -129,6 +136,16 @@ async def list_sessions(
     database: DatabaseDep,
     agent_id: Annotated[str | None, Query(alias="agentId")] = None,
     status: Annotated[SessionStatus | None, Query()] = None,
+    direction: Annotated[Direction | None, Query()] = None,
+    channel: Annotated[Channel | None, Query()] = None,
+    created_after: Annotated[
+        datetime | None,
+        Query(alias="createdAfter", description="Sessions created at or after this time."),
+    ] = None,
+    created_before: Annotated[
+        datetime | None,
+        Query(alias="createdBefore", description="Sessions created before this time."),
+    ] = None,
     limit: Limit = DEFAULT_PAGE_SIZE,
     after: SessionCursor = None,
 ) -> SessionList:
@@ -138,6 +155,10 @@ async def list_sessions(
             principal.workspace_id,
             agent_id=agent_id,
             status=status,
+            direction=direction,
+            channel=channel,
+            created_after=_aware(created_after),
+            created_before=_aware(created_before),
             limit=limit,
             after=check_cursor(after, "sess"),
         )
@@ -167,3 +188,24 @@ async def get_session(principal: PrincipalDep, database: DatabaseDep, session_id
             "analysis": None if analysis is None else analysis_json(analysis),
         }
     )
+
+
+@router.delete(
+    "/{session_id}",
+    status_code=204,
+    summary="Delete a finished session with its transcript, metrics and recording",
+)
+async def delete_session(
+    request: Request, principal: PrincipalDep, database: DatabaseDep, session_id: str
+) -> Response:
+    async with database.transaction() as db:
+        await repo.delete_session(db, principal.workspace_id, session_id)
+    await get_state(request).engine.recordings.delete(principal.workspace_id, session_id)
+    return Response(status_code=204)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """A time without a zone is taken as UTC."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)

@@ -45,6 +45,7 @@ from voxline.observability.tracing import CallTracing
 from voxline.providers.base import ProviderError, ProviderSet, ProviderUnavailable
 from voxline.providers.executor import InferenceExecutor
 from voxline.providers.registry import ProviderRegistry
+from voxline.recordings.service import Recordings
 from voxline.runtime.agent import AgentRuntime, CallOutcome, EndReason
 from voxline.runtime.events import CallEvent, SessionEnded, SessionStarted
 from voxline.runtime.journal import EventObserver
@@ -111,6 +112,7 @@ class CallEngine:
         self.draining = asyncio.Event()
         """Set on the first shutdown signal: take no new calls (nor outbound tasks)."""
         self.live = LiveCalls()
+        self.recordings = Recordings.from_settings(settings)
         self._calls: set[asyncio.Task[object]] = set()
         self._aborted = False
         self._sweeper: asyncio.Task[None] | None = None
@@ -149,6 +151,7 @@ class CallEngine:
         self.heartbeat.start()
         if self._sweeper is None:
             self._sweeper = asyncio.create_task(self._sweep_forever(every_s))
+            self.recordings.start_sweeping()
 
     def refusal(self) -> str | None:
         """Why a new call must be refused now (draining, spool full); None to take it."""
@@ -303,6 +306,12 @@ class CallEngine:
             session_id=setup.session_id,
             variables=setup.variables,
         )
+        recording = None
+        if setup.spec.recording.enabled:
+            recording = await self.recordings.start(
+                setup.workspace_id, setup.session_id, setup.spec.recording.bitrate_kbps * 1000
+            )
+            transport = recording.wrap(transport)
         runtime = AgentRuntime(
             setup.spec,
             providers,
@@ -322,6 +331,8 @@ class CallEngine:
         finally:
             self.live.remove(setup.session_id, runtime)
             await asyncio.shield(self.control.release(setup.session_id))
+            if recording is not None:
+                await asyncio.shield(recording.finish())
             # Runs on cancellation (server shutdown) too: nothing already said is lost.
             await asyncio.shield(recorder.aclose())
             await asyncio.shield(marking)
@@ -440,6 +451,7 @@ class CallEngine:
         await self._lag.aclose()
         await self.control.aclose()
         await self.warmer.aclose()
+        await self.recordings.aclose()
         if self._sweeper is not None:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)

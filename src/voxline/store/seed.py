@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
 
-from voxline.agent_spec import AgentSpec
+from voxline.agent_spec import AgentSpec, Recording
 from voxline.store.agents import create_agent
 from voxline.store.api_keys import create_api_key
 from voxline.store.database import Database
@@ -29,6 +29,7 @@ def demo_agent_spec() -> AgentSpec:
             "questions about the practice. Answer in one or two short sentences."
         ),
         first_message="Hi, thanks for calling Voxline Dental! How can I help you today?",
+        recording=Recording(enabled=True),
     )
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxline.ids import new_id
-from voxline.store.errors import NotFound
+from voxline.store.errors import Conflict, NotFound
 from voxline.store.models import SessionRow
 from voxline.store.pagination import Page, paginate
 from voxline.store.session_state import Channel, Direction, SessionStatus, check_transition
@@ -88,16 +88,40 @@ async def list_sessions(
     *,
     agent_id: str | None = None,
     status: SessionStatus | None = None,
+    direction: Direction | None = None,
+    channel: Channel | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
     limit: int,
     after: str | None,
 ) -> Page[SessionRow]:
-    """The workspace's sessions, newest first, optionally one agent's and/or in one status."""
+    """The workspace's sessions, newest first, filtered by whichever of agent, status,
+    direction, channel and creation time (`created_after <= created_at < created_before`)
+    are given."""
     statement = select(SessionRow).where(SessionRow.workspace_id == workspace_id)
     if agent_id is not None:
         statement = statement.where(SessionRow.agent_id == agent_id)
     if status is not None:
         statement = statement.where(SessionRow.status == SessionStatus(status).value)
+    if direction is not None:
+        statement = statement.where(SessionRow.direction == Direction(direction).value)
+    if channel is not None:
+        statement = statement.where(SessionRow.channel == Channel(channel).value)
+    if created_after is not None:
+        statement = statement.where(SessionRow.created_at >= created_after)
+    if created_before is not None:
+        statement = statement.where(SessionRow.created_at < created_before)
     return await paginate(session, statement, SessionRow.id, limit=limit, after=after)
+
+
+async def delete_session(session: AsyncSession, workspace_id: str, session_id: str) -> None:
+    """Delete a finished session with its transcript and metrics; `Conflict` while it is
+    still pending or in progress, `NotFound` if there is none in the workspace."""
+    row = await get_session(session, session_id, workspace_id=workspace_id, for_update=True)
+    if not SessionStatus(row.status).is_terminal:
+        raise Conflict(f"session {session_id!r} is still {row.status}: end it first")
+    await session.delete(row)
+    await session.flush()
 
 
 async def mark_in_progress(

@@ -63,6 +63,8 @@ function showAgents(agents) {
       return option;
     }),
   );
+  const wanted = new URLSearchParams(location.search).get("agent");
+  if (agents.some((agent) => agent.id === wanted)) ui.agent.value = wanted;
   const any = agents.length > 0;
   ui.agent.disabled = !any;
   ui.start.disabled = !any;
