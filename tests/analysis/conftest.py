@@ -144,3 +144,8 @@ async def make_worker(database: Database) -> AsyncIterator[WorkerFactory]:
         for worker in made:
             await worker.aclose()
         await webhooks.aclose()
+
+
+@pytest.fixture(autouse=True)
+def _loopback_llm_fakes(loopback_egress: None) -> None:
+    """Opens loopback to the egress policy: the analysis models' fakes listen on 127.0.0.1."""

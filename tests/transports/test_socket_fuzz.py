@@ -37,7 +37,7 @@ ACCOUNT_SID = "AC" + "0" * 32
 STAGES = ("before_start", "greeting", "mid_turn", "after_end")
 EXAMPLES = 60
 # Only guards against a hung call; no assertion depends on it.
-PATIENCE_S = 10.0
+PATIENCE_S = 30.0
 
 Frame = str | bytes
 

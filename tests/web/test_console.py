@@ -13,6 +13,7 @@ import asyncio
 import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -199,8 +200,9 @@ def _watch_live(page: Page, session_id: str) -> None:
         "Hello, thanks for calling.", timeout=10_000
     )
     expect(page.locator("#live-transcript li.caller")).to_have_count(0)
-    # Without the live events endpoint (the operations work) the page says so and polls.
-    expect(page.locator("#live-note")).to_contain_text("Live events are not available")
+    # The transcript follows the call's live events (GET /v1/sessions/{id}/events).
+    expect(page.locator("#live-note")).not_to_contain_text("not available")
+    expect(page.locator("#live-transcript li.agent")).to_have_count(1)
     page.click("#listen")
     expect(page.locator("#listen")).to_have_text("Stop listening", timeout=5_000)
     _screenshot(page, "live")
@@ -319,11 +321,28 @@ def test_the_call_is_listed_and_its_page_plays_the_recording(
     _screenshot(page, "call")
 
 
-def test_outbound_says_clearly_when_the_server_has_no_tasks(page: Page) -> None:
+def test_the_outbound_page_shows_the_servers_batches_and_cancels_a_task(
+    page: Page, server: RunningServer
+) -> None:
+    agent_id = _create_agent(server, name="Outbound caller")
+    body = {
+        "agentId": agent_id,
+        "from": "+18005550100",
+        "tasks": [{"to": "+14155550101"}, {"to": "+14155550102"}],
+        # Tomorrow: this server has no Twilio account, and nothing must dial meanwhile.
+        "scheduledAt": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
+    }
+    with server.client() as client:
+        response = client.post("/v1/batches", json=body)
+        assert response.status_code == 201, response.text
     page.click("nav >> text=Outbound")
-    notice = page.locator(".notice")
-    expect(notice).to_contain_text("Outbound calls are not available on this server")
+    expect(page.locator("#batches")).to_contain_text("waiting 2")
+    rows = page.locator("#tasks tbody tr", has_text="+1415555010")
+    expect(rows).to_have_count(2)
     _screenshot(page, "outbound")
+    page.once("dialog", lambda dialog: dialog.accept())
+    rows.first.get_by_role("button", name="Cancel").click()
+    expect(page.locator("#tasks")).to_contain_text("canceled", timeout=10_000)
 
 
 def test_in_development_mode_the_console_signs_itself_in(

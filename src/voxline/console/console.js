@@ -601,7 +601,9 @@ function renderTranscript(list, items) {
 function transcriptItem(item) {
   const at = h("span", {}, formatClock(item.atMs));
   const who = { caller: "Caller", agent: "Agent", tool_call: "Tool call", tool_result: "Tool result", dtmf: "Keypad" }[item.role] || item.role;
-  const li = h("li", { class: item.role, dataset: { at: item.atMs, seq: item.seq } }, h("div", { class: "who" }, h("span", {}, who), at));
+  const dataset = { at: item.atMs, seq: item.seq };
+  if (item.data && item.data.response) dataset.response = item.data.response;
+  const li = h("li", { class: item.role, dataset }, h("div", { class: "who" }, h("span", {}, who), at));
   if (item.role === "agent" && item.interrupted) {
     const heard = item.heardText || "";
     const rest = item.text.startsWith(heard) ? item.text.slice(heard.length) : item.text;
@@ -611,7 +613,7 @@ function transcriptItem(item) {
     const detail = item.role === "tool_call" ? item.data.arguments : item.data.result ?? item.data.content ?? item.data.error ?? item.text;
     if (detail !== undefined) li.append(h("pre", {}, typeof detail === "string" ? detail : JSON.stringify(detail, null, 2)));
   } else {
-    li.append(h("span", {}, item.text));
+    li.append(h("span", { class: "text" }, item.text));
   }
   return li;
 }
@@ -755,15 +757,23 @@ class LiveTranscript {
       if (this.seen.has(event.seq)) return;
       this.seen.add(event.seq);
     }
-    if (type !== "session.ended" && event.atMs !== undefined && event.atMs < this.shownUntilMs) return;
+    const shown = type !== "session.ended" && type !== "agent.text" && event.atMs !== undefined && event.atMs < this.shownUntilMs;
+    if (shown) return;
     if (type === "transcript.partial") this.partial.textContent = event.text;
     else if (type === "transcript.final") {
       this.partial.textContent = "";
       this.add(transcriptItem({ role: "caller", text: event.text, atMs: event.atMs, data: {} }));
     } else if (type === "agent.text") {
-      const existing = this.responses.get(event.response);
-      if (existing) existing.querySelector("span:last-child").textContent = event.text;
-      else this.responses.set(event.response, this.add(transcriptItem({ role: "agent", text: event.text, atMs: event.atMs, data: {} })));
+      // Each event is one clause of the message `response`; the message may already be shown
+      // from the stored transcript.
+      const existing = this.responses.get(event.response) || this.list.querySelector(`li.agent[data-response="${event.response}"]`);
+      if (existing) {
+        const text = existing.querySelector("span.text");
+        if (text && !text.textContent.includes(event.text)) text.textContent = `${text.textContent} ${event.text}`.trim();
+        this.responses.set(event.response, existing);
+      } else {
+        this.responses.set(event.response, this.add(transcriptItem({ role: "agent", text: event.text, atMs: event.atMs, data: { response: event.response } })));
+      }
     } else if (type === "agent.interrupted") {
       const item = transcriptItem({ role: "agent", text: event.text, heardText: event.heardText, interrupted: true, atMs: event.atMs, data: {} });
       const existing = this.responses.get(event.response);
