@@ -22,10 +22,10 @@ def agent_id(monkeypatch: pytest.MonkeyPatch, database_url: str, tmp_path: Path)
     async def make() -> str:
         database = Database(database_url)
         try:
-            async with database.transaction() as session:
-                workspace = await create_workspace(session, f"cli-{uuid.uuid4().hex[:10]}")
+            async with database.transaction() as db:
+                workspace = await create_workspace(db, f"cli-{uuid.uuid4().hex[:10]}")
                 agent = await create_agent(
-                    session, workspace.id, AgentSpec(name="Out", llm=ScriptedLlm())
+                    db, workspace.id, AgentSpec(name="Out", llm=ScriptedLlm())
                 )
                 return agent.id
         finally:

@@ -117,8 +117,8 @@ async def _preload(engine: CallEngine, database: Database) -> None:
     """Load and warm the models of every stored agent, so the first call is as fast as the
     tenth, then cache each agent's greeting in the background (`AgentWarmer`). A model that
     cannot load is logged, not fatal: its agents' calls fail clearly."""
-    async with database.transaction() as session:
-        specs = await all_agent_specs(session)
+    async with database.transaction() as db:
+        specs = await all_agent_specs(db)
     seen: set[str] = set()
     for spec in specs:
         slots = [slot.spec.model_dump_json() for slot in spec.provider_slots()]

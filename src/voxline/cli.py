@@ -155,9 +155,9 @@ def _run_async(command: AsyncCommand) -> Command:
 
 
 async def _keys_create(args: argparse.Namespace, database: Database) -> int:
-    async with database.transaction() as session:
-        workspace, created = await get_or_create_workspace(session, args.workspace)
-        key = await create_api_key(session, workspace.id)
+    async with database.transaction() as db:
+        workspace, created = await get_or_create_workspace(db, args.workspace)
+        key = await create_api_key(db, workspace.id)
     if created:
         print(f"Created workspace {workspace.name!r} ({workspace.id}).", file=sys.stderr)
     print(
@@ -170,12 +170,12 @@ async def _keys_create(args: argparse.Namespace, database: Database) -> int:
 
 
 async def _keys_list(args: argparse.Namespace, database: Database) -> int:
-    async with database.transaction() as session:
-        workspace = await get_workspace_by_name(session, args.workspace)
+    async with database.transaction() as db:
+        workspace = await get_workspace_by_name(db, args.workspace)
         if workspace is None:
             print(f"voxline: no workspace named {args.workspace!r}", file=sys.stderr)
             return 1
-        keys = await list_api_keys(session, workspace.id)
+        keys = await list_api_keys(db, workspace.id)
     rows = [
         (
             key.id,
@@ -191,8 +191,8 @@ async def _keys_list(args: argparse.Namespace, database: Database) -> int:
 
 
 async def _keys_revoke(args: argparse.Namespace, database: Database) -> int:
-    async with database.transaction() as session:
-        key = await revoke_api_key(session, args.key_id)
+    async with database.transaction() as db:
+        key = await revoke_api_key(db, args.key_id)
     print(f"Revoked API key {key.id} ({key.prefix}...).", file=sys.stderr)
     return 0
 
@@ -205,8 +205,8 @@ async def _agents_list(args: argparse.Namespace, database: Database) -> int:
     )
     if args.workspace is not None:
         statement = statement.where(Workspace.name == args.workspace)
-    async with database.transaction() as session:
-        result = await session.execute(statement)
+    async with database.transaction() as db:
+        result = await db.execute(statement)
         agents = [(row, workspace) for row, workspace in result]
     rows = []
     for row, workspace in agents:

@@ -52,9 +52,9 @@ async def anonymous(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 async def _tenant(app: FastAPI) -> AsyncIterator[Tenant]:
     state: AppState = app.state.voxline
-    async with state.database.transaction() as session:
-        workspace = await create_workspace(session, f"ws-{uuid.uuid4().hex[:12]}")
-        key = await create_api_key(session, workspace.id)
+    async with state.database.transaction() as db:
+        workspace = await create_workspace(db, f"ws-{uuid.uuid4().hex[:12]}")
+        key = await create_api_key(db, workspace.id)
     transport = httpx.ASGITransport(app=app)
     headers = {"Authorization": f"Bearer {key.secret}"}
     async with httpx.AsyncClient(

@@ -30,9 +30,9 @@ async def test_non_bearer_scheme_is_401(anonymous: httpx.AsyncClient, tenant: Te
 
 async def test_revoked_key_is_401(app: FastAPI, tenant: Tenant) -> None:
     state: AppState = app.state.voxline
-    async with state.database.transaction() as session:
-        key = await authenticate(session, tenant.key)
-        await revoke_api_key(session, key.id)
+    async with state.database.transaction() as db:
+        key = await authenticate(db, tenant.key)
+        await revoke_api_key(db, key.id)
     response = await tenant.client.get("/v1/agents")
     assert_error(response, 401, "authentication_error")
     assert "revoked" in response.json()["error"]["message"]

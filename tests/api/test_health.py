@@ -33,8 +33,8 @@ async def test_ready_is_503_when_migrations_are_not_at_head(
     app = create_app(make_settings(empty_database_url, tmp_path))
     async with app.router.lifespan_context(app):
         state: AppState = app.state.voxline
-        async with state.database.transaction() as session:
-            await session.execute(text("DELETE FROM alembic_version"))
+        async with state.database.transaction() as db:
+            await db.execute(text("DELETE FROM alembic_version"))
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             response = await client.get("/ready")

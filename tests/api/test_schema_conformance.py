@@ -62,9 +62,9 @@ async def _workspace_key(database_url: str) -> str:
     database = Database(database_url)
     try:
         await upgrade(database)
-        async with database.transaction() as session:
-            workspace = await create_workspace(session, f"schema-{uuid.uuid4().hex[:8]}")
-            key = await create_api_key(session, workspace.id)
+        async with database.transaction() as db:
+            workspace = await create_workspace(db, f"schema-{uuid.uuid4().hex[:8]}")
+            key = await create_api_key(db, workspace.id)
             return key.secret
     finally:
         await database.dispose()

@@ -38,8 +38,8 @@ async def test_put_again_replaces_the_value_with_200(app: FastAPI, tenant: Tenan
     response = await _put(tenant.client, "groq", "gsk-new")
     assert response.status_code == 200, response.text
     state: AppState = app.state.voxline
-    async with state.database.transaction() as session:
-        value = await get_secret(session, state.engine.credentials.box, tenant.workspace_id, "groq")
+    async with state.database.transaction() as db:
+        value = await get_secret(db, state.engine.credentials.box, tenant.workspace_id, "groq")
     assert value == "gsk-new"
 
 

@@ -45,13 +45,13 @@ async def new_session(
     engine: CallEngine, spec: AgentSpec, secrets: dict[str, str] | None = None
 ) -> str:
     """A pending web session of a new workspace's agent; the workspace holds `secrets`."""
-    async with engine.database.transaction() as session:
-        workspace = await create_workspace(session, f"calls-{uuid.uuid4().hex[:10]}")
+    async with engine.database.transaction() as db:
+        workspace = await create_workspace(db, f"calls-{uuid.uuid4().hex[:10]}")
         for name, value in (secrets or {}).items():
-            await put_secret(session, engine.credentials.box, workspace.id, name, value)
-        agent = await create_agent(session, workspace.id, spec)
+            await put_secret(db, engine.credentials.box, workspace.id, name, value)
+        agent = await create_agent(db, workspace.id, spec)
         row = await create_session(
-            session,
+            db,
             workspace_id=workspace.id,
             agent_id=agent.id,
             channel=Channel.WEB,

@@ -33,15 +33,15 @@ def dispatch_settings(tmp_path: Path, **overrides: object) -> Settings:
 
 @pytest.fixture
 async def workspace(database: Database) -> Workspace:
-    async with database.transaction() as session:
-        return await create_workspace(session, f"ws-{uuid.uuid4().hex[:10]}")
+    async with database.transaction() as db:
+        return await create_workspace(db, f"ws-{uuid.uuid4().hex[:10]}")
 
 
 @pytest.fixture
 async def agent(database: Database, workspace: Workspace) -> AgentRow:
     spec = AgentSpec(name="Caller", llm=ScriptedLlm(), webhook_url="http://127.0.0.1:9/hooks")
-    async with database.transaction() as session:
-        return await create_agent(session, workspace.id, spec)
+    async with database.transaction() as db:
+        return await create_agent(db, workspace.id, spec)
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ async def dispatcher(
 
 async def _end_open_tasks(database: Database) -> None:
     """The databases are shared by the tests of a run: no test may dial another's tasks."""
-    async with database.transaction() as session:
-        await session.execute(
+    async with database.transaction() as db:
+        await db.execute(
             update(TaskRow).where(TaskRow.status == "waiting").values(status="canceled")
         )

@@ -68,8 +68,8 @@ async def _migrate_with_room(url: str) -> None:
     database = Database(url)
     try:
         await upgrade(database)
-        async with database.transaction() as session:
-            workspace, _ = await get_or_create_workspace(session, "e2e")
+        async with database.transaction() as db:
+            workspace, _ = await get_or_create_workspace(db, "e2e")
             workspace.max_concurrent_calls = MAX_CONCURRENCY
     finally:
         await database.dispose()

@@ -13,12 +13,12 @@ from voxline.store.workspaces import create_workspace
 
 @pytest.fixture
 async def workspace(database: Database) -> Workspace:
-    async with database.transaction() as session:
-        return await create_workspace(session, f"ws-{uuid.uuid4().hex[:10]}")
+    async with database.transaction() as db:
+        return await create_workspace(db, f"ws-{uuid.uuid4().hex[:10]}")
 
 
 @pytest.fixture
 async def agent(database: Database, workspace: Workspace) -> AgentRow:
     spec = AgentSpec(name="Tester", llm=ScriptedLlm())
-    async with database.transaction() as session:
-        return await create_agent(session, workspace.id, spec)
+    async with database.transaction() as db:
+        return await create_agent(db, workspace.id, spec)

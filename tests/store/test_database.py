@@ -36,8 +36,8 @@ async def test_sqlite_directory_is_created(tmp_path: Path) -> None:
 
 async def test_foreign_keys_are_enforced(database: Database) -> None:
     with pytest.raises(IntegrityError):
-        async with database.transaction() as session:
-            session.add(
+        async with database.transaction() as db:
+            db.add(
                 InstanceRow(
                     id="inst_x",
                     workspace_id="ws_missing",
@@ -50,12 +50,12 @@ async def test_foreign_keys_are_enforced(database: Database) -> None:
 
 async def test_transaction_rolls_back_on_error(database: Database) -> None:
     with pytest.raises(RuntimeError):
-        async with database.transaction() as session:
-            session.add(Workspace(id="ws_rollback", name="rolled-back", webhook_secret="s"))
-            await session.flush()
+        async with database.transaction() as db:
+            db.add(Workspace(id="ws_rollback", name="rolled-back", webhook_secret="s"))
+            await db.flush()
             raise RuntimeError("boom")
-    async with database.transaction() as session:
-        assert await get_workspace_by_name(session, "rolled-back") is None
+    async with database.transaction() as db:
+        assert await get_workspace_by_name(db, "rolled-back") is None
 
 
 async def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:

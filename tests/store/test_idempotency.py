@@ -68,8 +68,8 @@ async def test_expired_key_is_reserved_afresh(database: Database, workspace: Wor
     key = _key()
     await begin_idempotent(database, workspace.id, key, HASH)
     await complete_idempotent(database, workspace.id, key, 201, {"id": "old"})
-    async with database.transaction() as session:
-        await session.execute(
+    async with database.transaction() as db:
+        await db.execute(
             update(IdempotencyKeyRow)
             .where(IdempotencyKeyRow.key == key)
             .values(created_at=utcnow() - IDEMPOTENCY_TTL - timedelta(minutes=1))

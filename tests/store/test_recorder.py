@@ -34,9 +34,9 @@ async def ledger(database: Database, tmp_path: Path) -> AsyncIterator[SessionLed
 async def _recorder(
     ledger: SessionLedger, database: Database, workspace: Workspace, agent: AgentRow
 ) -> LedgerRecorder:
-    async with database.transaction() as session:
+    async with database.transaction() as db:
         row = await create_session(
-            session,
+            db,
             workspace_id=workspace.id,
             agent_id=agent.id,
             channel=Channel.WEB,
@@ -46,8 +46,8 @@ async def _recorder(
 
 
 async def _items(database: Database, session_id: str) -> list[TranscriptItemRow]:
-    async with database.transaction() as session:
-        rows = await session.scalars(
+    async with database.transaction() as db:
+        rows = await db.scalars(
             select(TranscriptItemRow)
             .where(TranscriptItemRow.session_id == session_id)
             .order_by(TranscriptItemRow.seq)
@@ -107,9 +107,9 @@ async def test_metrics_are_stored_and_upserted_by_turn(
     recorder = await _recorder(ledger, database, workspace, agent)
     await recorder.record_metrics(TurnMetrics(turn=1, stt_ms=300.0))
     await recorder.record_metrics(TurnMetrics(turn=1, stt_ms=310.0, turn_latency_ms=650.0))
-    async with database.transaction() as session:
+    async with database.transaction() as db:
         rows = list(
-            await session.scalars(
+            await db.scalars(
                 select(TurnMetricsRow).where(TurnMetricsRow.session_id == recorder.session_id)
             )
         )

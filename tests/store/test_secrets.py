@@ -24,19 +24,19 @@ VALUE = "sk-store-test-" + "x" * 30
 
 
 async def _put(database: Database, workspace_id: str, name: str, value: str = VALUE) -> bool:
-    async with database.transaction() as session:
-        _, created = await put_secret(session, BOX, workspace_id, name, value)
+    async with database.transaction() as db:
+        _, created = await put_secret(db, BOX, workspace_id, name, value)
     return created
 
 
 async def _get(database: Database, workspace_id: str, name: str, box: SecretBox = BOX) -> str:
-    async with database.transaction() as session:
-        return await get_secret(session, box, workspace_id, name)
+    async with database.transaction() as db:
+        return await get_secret(db, box, workspace_id, name)
 
 
 async def _other_workspace(database: Database) -> Workspace:
-    async with database.transaction() as session:
-        return await create_workspace(session, f"other-{uuid.uuid4().hex[:10]}")
+    async with database.transaction() as db:
+        return await create_workspace(db, f"other-{uuid.uuid4().hex[:10]}")
 
 
 async def test_a_stored_secret_reads_back_decrypted(
@@ -50,8 +50,8 @@ async def test_the_stored_row_holds_only_ciphertext(
     database: Database, workspace: Workspace
 ) -> None:
     await _put(database, workspace.id, "openai")
-    async with database.transaction() as session:
-        row = await session.get_one(WorkspaceSecret, (workspace.id, "openai"))
+    async with database.transaction() as db:
+        row = await db.get_one(WorkspaceSecret, (workspace.id, "openai"))
     assert VALUE.encode() not in row.ciphertext
     assert row.ciphertext.startswith(b"v1")
 
@@ -59,10 +59,10 @@ async def test_the_stored_row_holds_only_ciphertext(
 async def test_putting_again_replaces_the_value_and_keeps_created_at(
     database: Database, workspace: Workspace
 ) -> None:
-    async with database.transaction() as session:
-        first, _ = await put_secret(session, BOX, workspace.id, "groq", "gsk-one")
-    async with database.transaction() as session:
-        second, created = await put_secret(session, BOX, workspace.id, "groq", "gsk-two")
+    async with database.transaction() as db:
+        first, _ = await put_secret(db, BOX, workspace.id, "groq", "gsk-one")
+    async with database.transaction() as db:
+        second, created = await put_secret(db, BOX, workspace.id, "groq", "gsk-two")
     assert created is False
     assert second.created_at == first.created_at
     assert second.updated_at > first.updated_at
@@ -98,8 +98,8 @@ async def test_a_row_moved_to_another_workspace_fails_to_decrypt(
 ) -> None:
     other = await _other_workspace(database)
     await _put(database, workspace.id, "openai")
-    async with database.transaction() as session:
-        await session.execute(
+    async with database.transaction() as db:
+        await db.execute(
             update(WorkspaceSecret)
             .where(WorkspaceSecret.workspace_id == workspace.id)
             .values(workspace_id=other.id)
@@ -121,10 +121,10 @@ async def test_list_gives_names_in_order_a_page_at_a_time(
 ) -> None:
     for name in ("cartesia", "anthropic", "openai"):
         await _put(database, workspace.id, name)
-    async with database.transaction() as session:
-        first = await list_secrets(session, workspace.id, limit=2, after=None)
+    async with database.transaction() as db:
+        first = await list_secrets(db, workspace.id, limit=2, after=None)
         assert first.next_cursor is not None
-        second = await list_secrets(session, workspace.id, limit=2, after=first.next_cursor)
+        second = await list_secrets(db, workspace.id, limit=2, after=first.next_cursor)
     assert [info.name for info in first.items] == ["anthropic", "cartesia"]
     assert first.has_more is True
     assert [info.name for info in second.items] == ["openai"]
@@ -134,8 +134,8 @@ async def test_list_gives_names_in_order_a_page_at_a_time(
 async def test_list_is_scoped_to_the_workspace(database: Database, workspace: Workspace) -> None:
     await _put(database, workspace.id, "openai")
     other = await _other_workspace(database)
-    async with database.transaction() as session:
-        page = await list_secrets(session, other.id, limit=10, after=None)
+    async with database.transaction() as db:
+        page = await list_secrets(db, other.id, limit=10, after=None)
     assert page.items == []
 
 
@@ -144,16 +144,16 @@ async def test_sealed_secrets_returns_only_the_named_ones_that_exist(
 ) -> None:
     await _put(database, workspace.id, "openai")
     await _put(database, workspace.id, "deepgram")
-    async with database.transaction() as session:
-        sealed = await sealed_secrets(session, workspace.id, ["openai", "groq"])
+    async with database.transaction() as db:
+        sealed = await sealed_secrets(db, workspace.id, ["openai", "groq"])
     assert set(sealed) == {"openai"}
     assert BOX.open(sealed["openai"], workspace_id=workspace.id, name="openai") == VALUE
 
 
 async def test_delete_removes_the_secret(database: Database, workspace: Workspace) -> None:
     await _put(database, workspace.id, "openai")
-    async with database.transaction() as session:
-        await delete_secret(session, workspace.id, "openai")
+    async with database.transaction() as db:
+        await delete_secret(db, workspace.id, "openai")
     with pytest.raises(NotFound):
         await _get(database, workspace.id, "openai")
 
@@ -162,18 +162,18 @@ async def test_deleting_a_missing_secret_is_not_found(
     database: Database, workspace: Workspace
 ) -> None:
     with pytest.raises(NotFound):
-        async with database.transaction() as session:
-            await delete_secret(session, workspace.id, "absent")
+        async with database.transaction() as db:
+            await delete_secret(db, workspace.id, "absent")
 
 
 async def test_deleting_the_workspace_deletes_its_secrets(
     database: Database, workspace: Workspace
 ) -> None:
     await _put(database, workspace.id, "openai")
-    async with database.transaction() as session:
-        await session.delete(await session.get_one(Workspace, workspace.id))
-    async with database.transaction() as session:
-        rows = await session.scalars(
+    async with database.transaction() as db:
+        await db.delete(await db.get_one(Workspace, workspace.id))
+    async with database.transaction() as db:
+        rows = await db.scalars(
             select(WorkspaceSecret).where(WorkspaceSecret.workspace_id == workspace.id)
         )
         assert list(rows) == []

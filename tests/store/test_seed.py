@@ -18,9 +18,9 @@ async def test_first_seed_creates_workspace_key_and_demo_agent(
         await upgrade(database)
         seed = await seed_demo(database, tmp_path)
         assert seed is not None
-        async with database.transaction() as session:
-            key = await authenticate(session, seed.api_key)
-            agent = await get_agent(session, seed.workspace_id, seed.agent_id)
+        async with database.transaction() as db:
+            key = await authenticate(db, seed.api_key)
+            agent = await get_agent(db, seed.workspace_id, seed.agent_id)
         assert key.workspace_id == seed.workspace_id
         spec = agent_spec(agent)
         assert spec.name == "Demo receptionist"

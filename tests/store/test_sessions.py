@@ -19,9 +19,9 @@ from voxline.store.sessions import (
 
 
 async def _pending(database: Database, workspace: Workspace, agent: AgentRow) -> SessionRow:
-    async with database.transaction() as session:
+    async with database.transaction() as db:
         return await create_session(
-            session,
+            db,
             workspace_id=workspace.id,
             agent_id=agent.id,
             channel=Channel.PHONE,
@@ -44,17 +44,17 @@ async def test_session_goes_pending_in_progress_completed(
     database: Database, workspace: Workspace, agent: AgentRow
 ) -> None:
     row = await _pending(database, workspace, agent)
-    async with database.transaction() as session:
-        await mark_in_progress(session, row.id, stream_sid="MZ1")
+    async with database.transaction() as db:
+        await mark_in_progress(db, row.id, stream_sid="MZ1")
         await finish(
-            session,
+            db,
             row.id,
             status=SessionStatus.COMPLETED,
             end_reason="caller_hangup",
             first_response_ms=142.5,
         )
-    async with database.transaction() as session:
-        done = await get_session(session, row.id, workspace_id=workspace.id)
+    async with database.transaction() as db:
+        done = await get_session(db, row.id, workspace_id=workspace.id)
     assert done.status == SessionStatus.COMPLETED
     assert (done.stream_sid, done.end_reason, done.first_response_ms) == (
         "MZ1",
@@ -69,9 +69,9 @@ async def test_pending_session_can_fail_without_starting(
     database: Database, workspace: Workspace, agent: AgentRow
 ) -> None:
     row = await _pending(database, workspace, agent)
-    async with database.transaction() as session:
+    async with database.transaction() as db:
         failed = await finish(
-            session, row.id, status=SessionStatus.FAILED, end_reason="no-answer", error="busy"
+            db, row.id, status=SessionStatus.FAILED, end_reason="no-answer", error="busy"
         )
     assert (failed.status, failed.error) == (SessionStatus.FAILED, "busy")
 
@@ -80,11 +80,11 @@ async def test_finishing_twice_is_an_illegal_transition(
     database: Database, workspace: Workspace, agent: AgentRow
 ) -> None:
     row = await _pending(database, workspace, agent)
-    async with database.transaction() as session:
-        await finish(session, row.id, status=SessionStatus.FAILED, end_reason="x")
+    async with database.transaction() as db:
+        await finish(db, row.id, status=SessionStatus.FAILED, end_reason="x")
     with pytest.raises(IllegalTransition, match="failed"):
-        async with database.transaction() as session:
-            await finish(session, row.id, status=SessionStatus.FAILED, end_reason="again")
+        async with database.transaction() as db:
+            await finish(db, row.id, status=SessionStatus.FAILED, end_reason="again")
 
 
 async def test_finish_refuses_a_non_final_status(
@@ -92,22 +92,22 @@ async def test_finish_refuses_a_non_final_status(
 ) -> None:
     row = await _pending(database, workspace, agent)
     with pytest.raises(ValueError, match="final status"):
-        async with database.transaction() as session:
-            await finish(session, row.id, status=SessionStatus.IN_PROGRESS, end_reason="x")
+        async with database.transaction() as db:
+            await finish(db, row.id, status=SessionStatus.IN_PROGRESS, end_reason="x")
 
 
 async def test_concurrent_finishes_let_exactly_one_win(
     database_url: str, workspace: Workspace, agent: AgentRow, database: Database
 ) -> None:
     row = await _pending(database, workspace, agent)
-    async with database.transaction() as session:
-        await mark_in_progress(session, row.id)
+    async with database.transaction() as db:
+        await mark_in_progress(db, row.id)
     engines = [Database(database_url) for _ in range(2)]
 
     async def attempt(engine: Database, reason: str) -> bool:
         try:
-            async with engine.transaction() as session:
-                await finish(session, row.id, status=SessionStatus.COMPLETED, end_reason=reason)
+            async with engine.transaction() as db:
+                await finish(db, row.id, status=SessionStatus.COMPLETED, end_reason=reason)
         except IllegalTransition:
             return False
         return True
@@ -124,8 +124,8 @@ async def test_session_is_found_by_call_sid(
     database: Database, workspace: Workspace, agent: AgentRow
 ) -> None:
     row = await _pending(database, workspace, agent)
-    async with database.transaction() as session:
-        found = await find_session_by_call_sid(session, f"CA{agent.id}")
+    async with database.transaction() as db:
+        found = await find_session_by_call_sid(db, f"CA{agent.id}")
     assert found is not None and found.id == row.id
 
 
@@ -133,9 +133,9 @@ async def test_list_is_scoped_and_filterable_by_agent(
     database: Database, workspace: Workspace, agent: AgentRow
 ) -> None:
     row = await _pending(database, workspace, agent)
-    async with database.transaction() as session:
-        mine = await list_sessions(session, workspace.id, agent_id=agent.id, limit=10, after=None)
-        none = await list_sessions(session, workspace.id, agent_id="agent_x", limit=10, after=None)
+    async with database.transaction() as db:
+        mine = await list_sessions(db, workspace.id, agent_id=agent.id, limit=10, after=None)
+        none = await list_sessions(db, workspace.id, agent_id="agent_x", limit=10, after=None)
     assert [item.id for item in mine.items] == [row.id]
     assert none.items == []
 
@@ -145,9 +145,9 @@ async def test_list_filters_by_status(
 ) -> None:
     pending = await _pending(database, workspace, agent)
     running = await _pending(database, workspace, agent)
-    async with database.transaction() as session:
-        await mark_in_progress(session, running.id)
+    async with database.transaction() as db:
+        await mark_in_progress(db, running.id)
         listed = await list_sessions(
-            session, workspace.id, status=SessionStatus.PENDING, limit=10, after=None
+            db, workspace.id, status=SessionStatus.PENDING, limit=10, after=None
         )
     assert [item.id for item in listed.items] == [pending.id]

@@ -41,6 +41,6 @@ async def test_expired_rows_are_pruned_by_a_later_use(database: Database) -> Non
     stale = _token()
     await use_token_once(database, stale, utcnow() - timedelta(seconds=1))
     await use_token_once(database, _token(), utcnow() + timedelta(minutes=5))
-    async with database.transaction() as session:
-        left = await session.scalar(select(RelayTokenUse).where(RelayTokenUse.token_id == stale))
+    async with database.transaction() as db:
+        left = await db.scalar(select(RelayTokenUse).where(RelayTokenUse.token_id == stale))
     assert left is None

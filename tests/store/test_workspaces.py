@@ -16,19 +16,19 @@ async def test_new_workspace_has_prefixed_id_and_a_webhook_secret(workspace: Wor
 
 async def test_workspace_names_are_unique(database: Database, workspace: Workspace) -> None:
     with pytest.raises(Conflict, match="already exists"):
-        async with database.transaction() as session:
-            await create_workspace(session, workspace.name)
+        async with database.transaction() as db:
+            await create_workspace(db, workspace.name)
 
 
 async def test_blank_workspace_name_is_refused(database: Database) -> None:
     with pytest.raises(ValueError, match="not blank"):
-        async with database.transaction() as session:
-            await create_workspace(session, "  ")
+        async with database.transaction() as db:
+            await create_workspace(db, "  ")
 
 
 async def test_get_or_create_returns_the_existing_workspace(
     database: Database, workspace: Workspace
 ) -> None:
-    async with database.transaction() as session:
-        found, created = await get_or_create_workspace(session, workspace.name)
+    async with database.transaction() as db:
+        found, created = await get_or_create_workspace(db, workspace.name)
     assert (found.id, created) == (workspace.id, False)

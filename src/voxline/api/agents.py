@@ -109,8 +109,8 @@ async def create_agent(
     body: AgentSpec, principal: PrincipalDep, database: DatabaseDep, state: StateDep
 ) -> Agent:
     await _check_egress(body)
-    async with database.transaction() as session:
-        row = await repo.create_agent(session, principal.workspace_id, body)
+    async with database.transaction() as db:
+        row = await repo.create_agent(db, principal.workspace_id, body)
     state.engine.prepare_agent(body)
     return _to_agent(row)
 
@@ -122,9 +122,9 @@ async def list_agents(
     limit: Limit = DEFAULT_PAGE_SIZE,
     after: AgentCursor = None,
 ) -> AgentList:
-    async with database.transaction() as session:
+    async with database.transaction() as db:
         page = await repo.list_agents(
-            session, principal.workspace_id, limit=limit, after=check_cursor(after, "agent")
+            db, principal.workspace_id, limit=limit, after=check_cursor(after, "agent")
         )
     return AgentList(
         data=[_to_agent(row) for row in page.items],
@@ -135,8 +135,8 @@ async def list_agents(
 
 @router.get("/{agent_id}", summary="Get an agent")
 async def get_agent(agent_id: str, principal: PrincipalDep, database: DatabaseDep) -> Agent:
-    async with database.transaction() as session:
-        row = await repo.get_agent(session, principal.workspace_id, agent_id)
+    async with database.transaction() as db:
+        row = await repo.get_agent(db, principal.workspace_id, agent_id)
     return _to_agent(row)
 
 
@@ -145,8 +145,8 @@ async def update_agent(
     agent_id: str, body: AgentPatch, principal: PrincipalDep, database: DatabaseDep, state: StateDep
 ) -> Agent:
     changes = body.model_dump(mode="json", by_alias=True, exclude_unset=True)
-    async with database.transaction() as session:
-        row = await repo.get_agent(session, principal.workspace_id, agent_id, for_update=True)
+    async with database.transaction() as db:
+        row = await repo.get_agent(db, principal.workspace_id, agent_id, for_update=True)
         if changes:
             current = repo.agent_spec(row).model_dump(mode="json", by_alias=True)
             merged = {**current, **changes}
@@ -155,7 +155,7 @@ async def update_agent(
             except ValidationError as exc:
                 raise validation_error(exc.errors(), merged) from exc
             await _check_egress(spec)
-            row = await repo.replace_agent_spec(session, row, spec)
+            row = await repo.replace_agent_spec(db, row, spec)
     if changes:
         state.engine.prepare_agent(repo.agent_spec(row))
     return _to_agent(row)
@@ -168,6 +168,6 @@ async def update_agent(
     responses=error_responses(409),
 )
 async def delete_agent(agent_id: str, principal: PrincipalDep, database: DatabaseDep) -> Response:
-    async with database.transaction() as session:
-        await repo.delete_agent(session, principal.workspace_id, agent_id)
+    async with database.transaction() as db:
+        await repo.delete_agent(db, principal.workspace_id, agent_id)
     return Response(status_code=204)

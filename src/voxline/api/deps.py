@@ -56,8 +56,8 @@ async def require_api_key(
             headers=_CHALLENGE,
         )
     try:
-        async with database.transaction() as session:
-            key = await authenticate(session, credentials.credentials)
+        async with database.transaction() as db:
+            key = await authenticate(db, credentials.credentials)
     except AuthenticationFailed as exc:
         raise ApiError(401, str(exc), headers=_CHALLENGE) from exc
     return Principal(workspace_id=key.workspace_id, api_key_id=key.id)

@@ -132,9 +132,9 @@ def _stored_notes(notes: list[MemoryNoteIn]) -> list[StoredNote]:
 async def create_instance(
     body: InstanceCreate, principal: PrincipalDep, database: DatabaseDep
 ) -> Instance:
-    async with database.transaction() as session:
+    async with database.transaction() as db:
         row = await repo.create_instance(
-            session,
+            db,
             principal.workspace_id,
             agent_id=body.agent_id,
             external_ref=body.external_ref,
@@ -155,9 +155,9 @@ async def list_instances(
     limit: Limit = DEFAULT_PAGE_SIZE,
     after: InstanceCursor = None,
 ) -> InstanceList:
-    async with database.transaction() as session:
+    async with database.transaction() as db:
         page = await repo.list_instances(
-            session,
+            db,
             principal.workspace_id,
             agent_id=agent_id,
             limit=limit,
@@ -174,8 +174,8 @@ async def list_instances(
 async def get_instance(
     instance_id: str, principal: PrincipalDep, database: DatabaseDep
 ) -> Instance:
-    async with database.transaction() as session:
-        row = await repo.get_instance(session, principal.workspace_id, instance_id)
+    async with database.transaction() as db:
+        row = await repo.get_instance(db, principal.workspace_id, instance_id)
     return _to_instance(row)
 
 
@@ -184,11 +184,11 @@ async def update_instance(
     instance_id: str, body: InstancePatch, principal: PrincipalDep, database: DatabaseDep
 ) -> Instance:
     given = body.model_fields_set
-    async with database.transaction() as session:
-        row = await repo.get_instance(session, principal.workspace_id, instance_id, for_update=True)
+    async with database.transaction() as db:
+        row = await repo.get_instance(db, principal.workspace_id, instance_id, for_update=True)
         if given:
             row = await repo.update_instance(
-                session,
+                db,
                 row,
                 external_ref=body.external_ref if "external_ref" in given else row.external_ref,
                 variables=body.variables if "variables" in given else row.variables,
@@ -204,8 +204,8 @@ async def update_instance(
 async def delete_instance(
     instance_id: str, principal: PrincipalDep, database: DatabaseDep
 ) -> Response:
-    async with database.transaction() as session:
-        await repo.delete_instance(session, principal.workspace_id, instance_id)
+    async with database.transaction() as db:
+        await repo.delete_instance(db, principal.workspace_id, instance_id)
     return Response(status_code=204)
 
 
@@ -213,7 +213,7 @@ async def delete_instance(
 async def delete_memory_note(
     instance_id: str, note_id: str, principal: PrincipalDep, database: DatabaseDep
 ) -> Response:
-    async with database.transaction() as session:
-        row = await repo.get_instance(session, principal.workspace_id, instance_id, for_update=True)
-        await repo.delete_memory_note(session, row, note_id)
+    async with database.transaction() as db:
+        row = await repo.get_instance(db, principal.workspace_id, instance_id, for_update=True)
+        await repo.delete_memory_note(db, row, note_id)
     return Response(status_code=204)

@@ -99,9 +99,9 @@ async def put_secret(
     database: DatabaseDep,
     box: SecretBoxDep,
 ) -> Secret:
-    async with database.transaction() as session:
+    async with database.transaction() as db:
         info, created = await repo.put_secret(
-            session, box, principal.workspace_id, name, body.value.get_secret_value()
+            db, box, principal.workspace_id, name, body.value.get_secret_value()
         )
     if not created:
         response.status_code = 200
@@ -121,8 +121,8 @@ async def list_secrets(
             f"Invalid cursor {excerpt(after)}: pass a previous page's nextCursor.",
             param="after",
         )
-    async with database.transaction() as session:
-        page = await repo.list_secrets(session, principal.workspace_id, limit=limit, after=after)
+    async with database.transaction() as db:
+        page = await repo.list_secrets(db, principal.workspace_id, limit=limit, after=after)
     return SecretList(
         data=[_to_secret(info) for info in page.items],
         has_more=page.has_more,
@@ -139,6 +139,6 @@ async def list_secrets(
 async def delete_secret(
     name: SecretName, principal: PrincipalDep, database: DatabaseDep
 ) -> Response:
-    async with database.transaction() as session:
-        await repo.delete_secret(session, principal.workspace_id, name)
+    async with database.transaction() as db:
+        await repo.delete_secret(db, principal.workspace_id, name)
     return Response(status_code=204)

@@ -49,11 +49,9 @@ class CallCredentials:
     def from_settings(cls, settings: Settings) -> CallCredentials:
         return cls(server_credentials(settings), SecretBox(settings.resolved_secret()))
 
-    async def load(
-        self, session: AsyncSession, workspace_id: str, spec: AgentSpec
-    ) -> dict[str, bytes]:
+    async def load(self, db: AsyncSession, workspace_id: str, spec: AgentSpec) -> dict[str, bytes]:
         """The workspace's secrets that `spec` names, still sealed, by name."""
-        return await sealed_secrets(session, workspace_id, credential_names(spec))
+        return await sealed_secrets(db, workspace_id, credential_names(spec))
 
     def resolve(self, workspace_id: str, sealed: Mapping[str, bytes]) -> dict[str, Credential]:
         """The server's keys overlaid by the opened workspace secrets `sealed`.

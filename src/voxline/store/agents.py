@@ -19,7 +19,7 @@ def agent_spec(row: AgentRow) -> AgentSpec:
     return AgentSpec.model_validate(row.spec)
 
 
-async def create_agent(session: AsyncSession, workspace_id: str, spec: AgentSpec) -> AgentRow:
+async def create_agent(db: AsyncSession, workspace_id: str, spec: AgentSpec) -> AgentRow:
     now = utcnow()
     row = AgentRow(
         id=new_id("agent"),
@@ -29,13 +29,13 @@ async def create_agent(session: AsyncSession, workspace_id: str, spec: AgentSpec
         created_at=now,
         updated_at=now,
     )
-    session.add(row)
-    await session.flush()
+    db.add(row)
+    await db.flush()
     return row
 
 
 async def get_agent(
-    session: AsyncSession,
+    db: AsyncSession,
     workspace_id: str,
     agent_id: str,
     *,
@@ -51,39 +51,39 @@ async def get_agent(
     )
     if for_update:
         statement = statement.with_for_update()
-    row = await session.scalar(statement)
+    row = await db.scalar(statement)
     if row is None:
         raise NotFound("agent", agent_id, param=param)
     return row
 
 
 async def list_agents(
-    session: AsyncSession, workspace_id: str, *, limit: int, after: str | None
+    db: AsyncSession, workspace_id: str, *, limit: int, after: str | None
 ) -> Page[AgentRow]:
     statement = select(AgentRow).where(AgentRow.workspace_id == workspace_id)
-    return await paginate(session, statement, AgentRow.id, limit=limit, after=after)
+    return await paginate(db, statement, AgentRow.id, limit=limit, after=after)
 
 
-async def replace_agent_spec(session: AsyncSession, row: AgentRow, spec: AgentSpec) -> AgentRow:
+async def replace_agent_spec(db: AsyncSession, row: AgentRow, spec: AgentSpec) -> AgentRow:
     """Store `spec` as the agent's whole new spec."""
     row.spec = spec.model_dump(mode="json")
     row.name = spec.name
     row.updated_at = utcnow()
-    await session.flush()
+    await db.flush()
     return row
 
 
-async def delete_agent(session: AsyncSession, workspace_id: str, agent_id: str) -> None:
+async def delete_agent(db: AsyncSession, workspace_id: str, agent_id: str) -> None:
     """Delete the agent; `Conflict` while it still has instances (they hold callers' memory)."""
-    row = await get_agent(session, workspace_id, agent_id, for_update=True)
-    instances = await session.scalar(
+    row = await get_agent(db, workspace_id, agent_id, for_update=True)
+    instances = await db.scalar(
         select(func.count()).select_from(InstanceRow).where(InstanceRow.agent_id == agent_id)
     )
     if instances:
         raise _in_use(agent_id, instances)
-    await session.delete(row)
+    await db.delete(row)
     try:
-        await session.flush()
+        await db.flush()
     except IntegrityError as exc:
         # An instance was created between the count and the delete.
         raise _in_use(agent_id, None) from exc
@@ -94,7 +94,7 @@ def _in_use(agent_id: str, instances: int | None) -> Conflict:
     return Conflict(f"agent {agent_id!r} still has {count}: delete them first")
 
 
-async def all_agent_specs(session: AsyncSession) -> list[AgentSpec]:
+async def all_agent_specs(db: AsyncSession) -> list[AgentSpec]:
     """Every stored agent's spec, across workspaces (for preloading models at start-up)."""
-    rows = (await session.scalars(select(AgentRow))).all()
+    rows = (await db.scalars(select(AgentRow))).all()
     return [agent_spec(row) for row in rows]

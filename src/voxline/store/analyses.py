@@ -61,7 +61,7 @@ class ClaimedAnalysis:
 
 
 async def enqueue_analysis(
-    session: AsyncSession,
+    db: AsyncSession,
     *,
     session_id: str,
     workspace_id: str,
@@ -87,13 +87,13 @@ async def enqueue_analysis(
         created_at=now,
         updated_at=now,
     )
-    session.add(row)
-    await session.flush()
+    db.add(row)
+    await db.flush()
     return row
 
 
 async def claim_analyses(
-    session: AsyncSession, *, limit: int, lease: timedelta
+    db: AsyncSession, *, limit: int, lease: timedelta
 ) -> list[ClaimedAnalysis]:
     """Up to `limit` jobs that are due (pending and available, or running with an expired
     lease), oldest first, now running under a new lease and claim token each."""
@@ -112,7 +112,7 @@ async def claim_analyses(
         .limit(limit)
         .with_for_update(skip_locked=True)
     )
-    rows: Sequence[SessionAnalysisRow] = (await session.scalars(statement)).all()
+    rows: Sequence[SessionAnalysisRow] = (await db.scalars(statement)).all()
     claimed = []
     for row in rows:
         row.status = AnalysisStatus.RUNNING.value
@@ -132,11 +132,11 @@ async def claim_analyses(
                 claim=row.claim,
             )
         )
-    await session.flush()
+    await db.flush()
     return claimed
 
 
-async def held(session: AsyncSession, job: ClaimedAnalysis) -> SessionAnalysisRow | None:
+async def held(db: AsyncSession, job: ClaimedAnalysis) -> SessionAnalysisRow | None:
     """The job's row, locked, if `job`'s claim is still the current one; else None."""
     statement = (
         select(SessionAnalysisRow)
@@ -147,21 +147,21 @@ async def held(session: AsyncSession, job: ClaimedAnalysis) -> SessionAnalysisRo
         )
         .with_for_update()
     )
-    return await session.scalar(statement)
+    return await db.scalar(statement)
 
 
-async def renew_lease(session: AsyncSession, job: ClaimedAnalysis, lease: timedelta) -> bool:
+async def renew_lease(db: AsyncSession, job: ClaimedAnalysis, lease: timedelta) -> bool:
     """Extend the job's lease; False if the claim was lost."""
-    row = await held(session, job)
+    row = await held(db, job)
     if row is None:
         return False
     row.lease_expires_at = utcnow() + lease
-    await session.flush()
+    await db.flush()
     return True
 
 
 async def complete(
-    session: AsyncSession,
+    db: AsyncSession,
     row: SessionAnalysisRow,
     *,
     summary: str,
@@ -174,18 +174,18 @@ async def complete(
     row.data = data
     row.success = success
     row.error = None
-    await session.flush()
+    await db.flush()
 
 
-async def fail(session: AsyncSession, row: SessionAnalysisRow, error: str) -> None:
+async def fail(db: AsyncSession, row: SessionAnalysisRow, error: str) -> None:
     """running -> failed, for good, with why (`row` from `held`)."""
     _finish(row, AnalysisStatus.FAILED)
     row.error = error
-    await session.flush()
+    await db.flush()
 
 
 async def retry_later(
-    session: AsyncSession, row: SessionAnalysisRow, error: str, delay: timedelta
+    db: AsyncSession, row: SessionAnalysisRow, error: str, delay: timedelta
 ) -> None:
     """running -> pending, claimable again after `delay`, keeping the last error."""
     now = utcnow()
@@ -195,10 +195,10 @@ async def retry_later(
     row.lease_expires_at = None
     row.available_at = now + delay
     row.updated_at = now
-    await session.flush()
+    await db.flush()
 
 
-async def release(session: AsyncSession, row: SessionAnalysisRow) -> None:
+async def release(db: AsyncSession, row: SessionAnalysisRow) -> None:
     """running -> pending at once, the attempt not counted: its worker is shutting down."""
     now = utcnow()
     row.status = AnalysisStatus.PENDING.value
@@ -207,7 +207,7 @@ async def release(session: AsyncSession, row: SessionAnalysisRow) -> None:
     row.lease_expires_at = None
     row.available_at = now
     row.updated_at = now
-    await session.flush()
+    await db.flush()
 
 
 def _finish(row: SessionAnalysisRow, status: AnalysisStatus) -> None:
@@ -219,10 +219,10 @@ def _finish(row: SessionAnalysisRow, status: AnalysisStatus) -> None:
     row.updated_at = now
 
 
-async def session_analysis(session: AsyncSession, session_id: str) -> SessionAnalysis | None:
+async def session_analysis(db: AsyncSession, session_id: str) -> SessionAnalysis | None:
     """The session's analysis (None when its agent had no `analysis` section). Public for
     whatever reports on a session: the sessions API, the session and task webhooks."""
-    row = await session.get(SessionAnalysisRow, session_id)
+    row = await db.get(SessionAnalysisRow, session_id)
     if row is None:
         return None
     return analysis_of(row)

@@ -44,7 +44,7 @@ def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-async def create_api_key(session: AsyncSession, workspace_id: str) -> NewApiKey:
+async def create_api_key(db: AsyncSession, workspace_id: str) -> NewApiKey:
     """A new key for the workspace."""
     secret = KEY_PREFIX + "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(_SECRET_LENGTH))
     record = ApiKey(
@@ -53,16 +53,16 @@ async def create_api_key(session: AsyncSession, workspace_id: str) -> NewApiKey:
         prefix=secret[:_DISPLAY_LENGTH],
         key_hash=hash_key(secret),
     )
-    session.add(record)
-    await session.flush()
+    db.add(record)
+    await db.flush()
     return NewApiKey(record=record, secret=secret)
 
 
-async def authenticate(session: AsyncSession, secret: str) -> ApiKey:
+async def authenticate(db: AsyncSession, secret: str) -> ApiKey:
     """The live key matching `secret`; raises `AuthenticationFailed` otherwise."""
     if not secret.startswith(KEY_PREFIX) or len(secret) != len(KEY_PREFIX) + _SECRET_LENGTH:
         raise AuthenticationFailed("Invalid API key provided.")
-    record = await session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(secret)))
+    record = await db.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(secret)))
     if record is None:
         raise AuthenticationFailed("Invalid API key provided.")
     if record.revoked_at is not None:
@@ -73,17 +73,17 @@ async def authenticate(session: AsyncSession, secret: str) -> ApiKey:
     return record
 
 
-async def list_api_keys(session: AsyncSession, workspace_id: str) -> list[ApiKey]:
+async def list_api_keys(db: AsyncSession, workspace_id: str) -> list[ApiKey]:
     """The workspace's keys, oldest first, revoked ones included."""
-    rows = await session.scalars(
+    rows = await db.scalars(
         select(ApiKey).where(ApiKey.workspace_id == workspace_id).order_by(ApiKey.id)
     )
     return list(rows)
 
 
-async def revoke_api_key(session: AsyncSession, key_id: str) -> ApiKey:
+async def revoke_api_key(db: AsyncSession, key_id: str) -> ApiKey:
     """Revoke the key (idempotent); `NotFound` if there is no such key."""
-    record = await session.get(ApiKey, key_id)
+    record = await db.get(ApiKey, key_id)
     if record is None:
         raise NotFound("API key", key_id)
     if record.revoked_at is None:

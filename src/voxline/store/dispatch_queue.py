@@ -52,20 +52,20 @@ class Claim:
     ring_timeout_seconds: int
 
 
-async def lock_pacing(session: AsyncSession, account: str, now: datetime) -> DispatchPacingRow:
+async def lock_pacing(db: AsyncSession, account: str, now: datetime) -> DispatchPacingRow:
     """The account's pacing row (created if missing), locked until the transaction ends."""
-    pacing = await session.get(DispatchPacingRow, account, with_for_update=True)
+    pacing = await db.get(DispatchPacingRow, account, with_for_update=True)
     if pacing is not None:
         return pacing
-    dialect = session.get_bind().dialect.name
+    dialect = db.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(DispatchPacingRow).values(account=account, next_slot_at=now)
-    await session.execute(statement.on_conflict_do_nothing(index_elements=["account"]))
-    return await session.get_one(DispatchPacingRow, account, with_for_update=True)
+    await db.execute(statement.on_conflict_do_nothing(index_elements=["account"]))
+    return await db.get_one(DispatchPacingRow, account, with_for_update=True)
 
 
 async def claim_due(
-    session: AsyncSession,
+    db: AsyncSession,
     *,
     owner: str,
     account: str,
@@ -79,13 +79,13 @@ async def claim_due(
     """Claim the tasks due now that the limits let through, about as many as the pace lets
     this process create within `horizon` (less the `in_flight` creates it still has); tasks
     due outside their calling window are moved to its next opening instead."""
-    await lock_pacing(session, account, now)
+    await lock_pacing(db, account, now)
     per_horizon = max(1, int(calls_per_second * horizon.total_seconds()))
     capacity = min(limit, per_horizon - in_flight)
     if capacity <= 0:
         return []
     due = list(
-        await session.scalars(
+        await db.scalars(
             select(TaskRow)
             .where(TaskRow.status == TaskStatus.WAITING.value, TaskRow.next_attempt_at <= now)
             .order_by(TaskRow.next_attempt_at)
@@ -95,7 +95,7 @@ async def claim_due(
     )
     if not due:
         return []
-    room = await _Room.load(session, due)
+    room = await _Room.load(db, due)
     claims: list[Claim] = []
     for task in due:
         window = task_store.window_of(task)
@@ -108,7 +108,7 @@ async def claim_due(
             continue
         lease_until = now + horizon + lease
         attempt = task_store.new_attempt(task, owner=owner, lease_until=lease_until)
-        session.add(attempt)
+        db.add(attempt)
         task.attempt_count += 1
         task_store.set_task_status(task, TaskStatus.DIALING, now=now)
         claims.append(
@@ -123,7 +123,7 @@ async def claim_due(
         )
         if len(claims) >= capacity:
             break
-    await session.flush()
+    await db.flush()
     return claims
 
 
@@ -144,19 +144,19 @@ class _Room:
         self._live_batches = live_batches
 
     @classmethod
-    async def load(cls, session: AsyncSession, tasks: list[TaskRow]) -> _Room:
+    async def load(cls, db: AsyncSession, tasks: list[TaskRow]) -> _Room:
         workspace_ids = sorted({task.workspace_id for task in tasks})
         batch_ids = sorted({task.batch_id for task in tasks if task.batch_id is not None})
         caps: dict[str, int] = {
             workspace_id: cap
-            for workspace_id, cap in await session.execute(
+            for workspace_id, cap in await db.execute(
                 select(Workspace.id, Workspace.max_concurrent_calls).where(
                     Workspace.id.in_(workspace_ids)
                 )
             )
         }
         live_workspaces: Counter[str] = Counter()
-        for workspace_id, count in await session.execute(
+        for workspace_id, count in await db.execute(
             select(TaskAttemptRow.workspace_id, func.count())
             .where(
                 TaskAttemptRow.status.in_(ATTEMPT_LIVE_VALUES),
@@ -170,11 +170,11 @@ class _Room:
         if batch_ids:
             batch_caps = {
                 batch_id: cap
-                for batch_id, cap in await session.execute(
+                for batch_id, cap in await db.execute(
                     select(BatchRow.id, BatchRow.max_concurrency).where(BatchRow.id.in_(batch_ids))
                 )
             }
-            rows = await session.execute(
+            rows = await db.execute(
                 select(TaskAttemptRow.batch_id, func.count())
                 .where(
                     TaskAttemptRow.status.in_(ATTEMPT_LIVE_VALUES),
@@ -202,7 +202,7 @@ class _Room:
 
 
 async def confirm_slot(
-    session: AsyncSession,
+    db: AsyncSession,
     *,
     owner: str,
     account: str,
@@ -214,7 +214,7 @@ async def confirm_slot(
     """Right before a create: reserve its slot in the account's pace (now, or as soon as the
     pace allows) and renew the attempt's lease past it; None when the attempt is no longer
     this process's to create (reconciled by another process)."""
-    attempt = await session.get(TaskAttemptRow, (claim.task_id, claim.number), with_for_update=True)
+    attempt = await db.get(TaskAttemptRow, (claim.task_id, claim.number), with_for_update=True)
     if (
         attempt is None
         or attempt.lease_owner != owner
@@ -222,7 +222,7 @@ async def confirm_slot(
         or attempt.status != AttemptStatus.DIALING.value
     ):
         return None
-    pacing = await lock_pacing(session, account, now)
+    pacing = await lock_pacing(db, account, now)
     slot = max(now, pacing.next_slot_at)
     pacing.next_slot_at = slot + pace_interval(calls_per_second)
     attempt.lease_expires_at = slot + lease
@@ -230,12 +230,12 @@ async def confirm_slot(
 
 
 async def claim_expired(
-    session: AsyncSession, *, owner: str, lease: timedelta, now: datetime, limit: int = 20
+    db: AsyncSession, *, owner: str, lease: timedelta, now: datetime, limit: int = 20
 ) -> list[tuple[TaskAttemptRow, TaskRow]]:
     """Attempts whose create lease ran out without a CallSid (their process died or Twilio
     answered an error), re-leased to `owner` for reconciling."""
     attempts = list(
-        await session.scalars(
+        await db.scalars(
             select(TaskAttemptRow)
             .where(
                 TaskAttemptRow.status == AttemptStatus.DIALING.value,
@@ -250,17 +250,17 @@ async def claim_expired(
     for attempt in attempts:
         attempt.lease_owner = owner
         attempt.lease_expires_at = now + lease
-        task = await session.get_one(TaskRow, attempt.task_id)
+        task = await db.get_one(TaskRow, attempt.task_id)
         out.append((attempt, task))
-    await session.flush()
+    await db.flush()
     return out
 
 
 async def stale_live(
-    session: AsyncSession, *, older_than: datetime, limit: int = 50
+    db: AsyncSession, *, older_than: datetime, limit: int = 50
 ) -> list[tuple[str, str]]:
     """(task ID, CallSid) of live calls without news since `older_than`."""
-    rows = await session.execute(
+    rows = await db.execute(
         select(TaskAttemptRow.task_id, TaskAttemptRow.call_sid)
         .where(
             TaskAttemptRow.status.in_(ATTEMPT_LIVE_VALUES),

@@ -51,19 +51,19 @@ async def begin_idempotent(
     if not 1 <= len(key) <= MAX_KEY_LENGTH:
         raise ValueError(f"an Idempotency-Key is 1 to {MAX_KEY_LENGTH} characters")
     try:
-        async with database.transaction() as session:
-            existing = await session.scalar(
+        async with database.transaction() as db:
+            existing = await db.scalar(
                 select(IdempotencyKeyRow)
                 .where(IdempotencyKeyRow.workspace_id == workspace_id)
                 .where(IdempotencyKeyRow.key == key)
                 .with_for_update()
             )
             if existing is not None and utcnow() - existing.created_at > IDEMPOTENCY_TTL:
-                await session.delete(existing)
-                await session.flush()
+                await db.delete(existing)
+                await db.flush()
                 existing = None
             if existing is None:
-                session.add(
+                db.add(
                     IdempotencyKeyRow(workspace_id=workspace_id, key=key, request_hash=request_hash)
                 )
                 return None
@@ -84,8 +84,8 @@ async def complete_idempotent(
     database: Database, workspace_id: str, key: str, status_code: int, body: Any
 ) -> None:
     """Store the response that retries of this key will get."""
-    async with database.transaction() as session:
-        await session.execute(
+    async with database.transaction() as db:
+        await db.execute(
             update(IdempotencyKeyRow)
             .where(IdempotencyKeyRow.workspace_id == workspace_id)
             .where(IdempotencyKeyRow.key == key)
@@ -95,8 +95,8 @@ async def complete_idempotent(
 
 async def release_idempotent(database: Database, workspace_id: str, key: str) -> None:
     """Give up a reservation whose work failed, so a retry runs it afresh."""
-    async with database.transaction() as session:
-        await session.execute(
+    async with database.transaction() as db:
+        await db.execute(
             delete(IdempotencyKeyRow)
             .where(IdempotencyKeyRow.workspace_id == workspace_id)
             .where(IdempotencyKeyRow.key == key)

@@ -47,7 +47,7 @@ def _dump_memory(notes: list[MemoryNote]) -> list[dict[str, str]]:
 
 
 async def create_instance(
-    session: AsyncSession,
+    db: AsyncSession,
     workspace_id: str,
     *,
     agent_id: str,
@@ -57,7 +57,7 @@ async def create_instance(
     memory_enabled: bool = True,
 ) -> InstanceRow:
     """A new instance of the workspace's agent; `NotFound` (param agentId) if there is none."""
-    await get_agent(session, workspace_id, agent_id, param="agentId")
+    await get_agent(db, workspace_id, agent_id, param="agentId")
     now = utcnow()
     row = InstanceRow(
         id=new_id("inst"),
@@ -70,14 +70,14 @@ async def create_instance(
         created_at=now,
         updated_at=now,
     )
-    await _check_external_ref_free(session, row)
-    session.add(row)
-    await _flush_unique(session, row)
+    await _check_external_ref_free(db, row)
+    db.add(row)
+    await _flush_unique(db, row)
     return row
 
 
 async def get_instance(
-    session: AsyncSession, workspace_id: str, instance_id: str, *, for_update: bool = False
+    db: AsyncSession, workspace_id: str, instance_id: str, *, for_update: bool = False
 ) -> InstanceRow:
     """The workspace's instance; `NotFound` if it has none with that ID."""
     statement = select(InstanceRow).where(
@@ -85,16 +85,16 @@ async def get_instance(
     )
     if for_update:
         statement = statement.with_for_update()
-    row = await session.scalar(statement)
+    row = await db.scalar(statement)
     if row is None:
         raise NotFound("instance", instance_id)
     return row
 
 
-async def agent_instance(session: AsyncSession, agent: AgentRow, instance_id: str) -> InstanceRow:
+async def agent_instance(db: AsyncSession, agent: AgentRow, instance_id: str) -> InstanceRow:
     """The instance `instance_id` of `agent` (in the agent's workspace); `NotFound` naming
     `instanceId` otherwise."""
-    row = await session.scalar(
+    row = await db.scalar(
         select(InstanceRow).where(
             InstanceRow.id == instance_id,
             InstanceRow.workspace_id == agent.workspace_id,
@@ -107,7 +107,7 @@ async def agent_instance(session: AsyncSession, agent: AgentRow, instance_id: st
 
 
 async def list_instances(
-    session: AsyncSession,
+    db: AsyncSession,
     workspace_id: str,
     *,
     agent_id: str | None = None,
@@ -118,11 +118,11 @@ async def list_instances(
     statement = select(InstanceRow).where(InstanceRow.workspace_id == workspace_id)
     if agent_id is not None:
         statement = statement.where(InstanceRow.agent_id == agent_id)
-    return await paginate(session, statement, InstanceRow.id, limit=limit, after=after)
+    return await paginate(db, statement, InstanceRow.id, limit=limit, after=after)
 
 
 async def update_instance(
-    session: AsyncSession,
+    db: AsyncSession,
     row: InstanceRow,
     *,
     external_ref: str | None,
@@ -136,32 +136,32 @@ async def update_instance(
     row.memory = _dump_memory(memory)
     row.memory_enabled = memory_enabled
     row.updated_at = utcnow()
-    await _check_external_ref_free(session, row)
-    await _flush_unique(session, row)
+    await _check_external_ref_free(db, row)
+    await _flush_unique(db, row)
     return row
 
 
-async def add_memory_note(session: AsyncSession, row: InstanceRow, text: str) -> MemoryNote:
+async def add_memory_note(db: AsyncSession, row: InstanceRow, text: str) -> MemoryNote:
     """Append a note, dated now, to the instance's memory (get `row` with `for_update=True`)."""
     note = MemoryNote(text=text, created_at=utcnow())
     row.memory = [*row.memory, *_dump_memory([note])]
     row.updated_at = utcnow()
-    await session.flush()
+    await db.flush()
     return note
 
 
-async def delete_memory_note(session: AsyncSession, row: InstanceRow, note_id: str) -> None:
+async def delete_memory_note(db: AsyncSession, row: InstanceRow, note_id: str) -> None:
     """Remove one note (get `row` with `for_update=True`); `NotFound` if it has none so named."""
     kept = [note for note in row.memory if note["id"] != note_id]
     if len(kept) == len(row.memory):
         raise NotFound("memory note", note_id)
     row.memory = kept
     row.updated_at = utcnow()
-    await session.flush()
+    await db.flush()
 
 
 async def fold_memory_notes(
-    session: AsyncSession, row: InstanceRow, note_ids: list[str], text: str
+    db: AsyncSession, row: InstanceRow, note_ids: list[str], text: str
 ) -> MemoryNote | None:
     """Replace the notes `note_ids` by one note saying `text`, in the place of the oldest,
     dated as the newest of them. Does nothing (None) unless every one of them is still there:
@@ -176,21 +176,21 @@ async def fold_memory_notes(
     kept.insert(first, summary)
     row.memory = _dump_memory(kept)
     row.updated_at = utcnow()
-    await session.flush()
+    await db.flush()
     return summary
 
 
-async def delete_instance(session: AsyncSession, workspace_id: str, instance_id: str) -> None:
-    row = await get_instance(session, workspace_id, instance_id)
-    await session.delete(row)
-    await session.flush()
+async def delete_instance(db: AsyncSession, workspace_id: str, instance_id: str) -> None:
+    row = await get_instance(db, workspace_id, instance_id)
+    await db.delete(row)
+    await db.flush()
 
 
-async def _check_external_ref_free(session: AsyncSession, row: InstanceRow) -> None:
+async def _check_external_ref_free(db: AsyncSession, row: InstanceRow) -> None:
     if row.external_ref is None:
         return
-    with session.no_autoflush:  # the row's own pending change would hit the constraint first
-        clash = await session.scalar(
+    with db.no_autoflush:  # the row's own pending change would hit the constraint first
+        clash = await db.scalar(
             select(InstanceRow.id).where(
                 InstanceRow.agent_id == row.agent_id,
                 InstanceRow.external_ref == row.external_ref,
@@ -201,9 +201,9 @@ async def _check_external_ref_free(session: AsyncSession, row: InstanceRow) -> N
         raise _duplicate_ref(row)
 
 
-async def _flush_unique(session: AsyncSession, row: InstanceRow) -> None:
+async def _flush_unique(db: AsyncSession, row: InstanceRow) -> None:
     try:
-        await session.flush()
+        await db.flush()
     except IntegrityError as exc:
         # Another transaction took the same external reference after our check.
         raise _duplicate_ref(row) from exc

@@ -22,7 +22,7 @@ _MAX_BACKOFF = timedelta(hours=1)
 
 
 async def enqueue(
-    session: AsyncSession,
+    db: AsyncSession,
     *,
     workspace_id: str,
     url: str,
@@ -31,7 +31,7 @@ async def enqueue(
     body: str,
 ) -> None:
     now = utcnow()
-    session.add(
+    db.add(
         WebhookOutboxRow(
             workspace_id=workspace_id,
             url=url,
@@ -44,16 +44,16 @@ async def enqueue(
             created_at=now,
         )
     )
-    await session.flush()
+    await db.flush()
 
 
 async def claim_due(
-    session: AsyncSession, *, limit: int, lease: timedelta, now: datetime | None = None
+    db: AsyncSession, *, limit: int, lease: timedelta, now: datetime | None = None
 ) -> list[WebhookOutboxRow]:
     """Pending deliveries due now, leased to the caller for `lease`."""
     now = now or utcnow()
     rows = list(
-        await session.scalars(
+        await db.scalars(
             select(WebhookOutboxRow)
             .where(WebhookOutboxRow.status == "pending", WebhookOutboxRow.next_attempt_at <= now)
             .order_by(WebhookOutboxRow.next_attempt_at)
@@ -63,12 +63,12 @@ async def claim_due(
     )
     for row in rows:
         row.next_attempt_at = now + lease
-    await session.flush()
+    await db.flush()
     return rows
 
 
 async def record_result(
-    session: AsyncSession,
+    db: AsyncSession,
     row_id: int,
     *,
     error: str | None,
@@ -77,7 +77,7 @@ async def record_result(
 ) -> WebhookOutboxRow | None:
     """Delivered (`error` None) or failed once more: retried after an exponential backoff
     from `backoff`, given up after `MAX_DELIVERY_ATTEMPTS` (at once when `final`)."""
-    row = await session.get(WebhookOutboxRow, row_id, with_for_update=True)
+    row = await db.get(WebhookOutboxRow, row_id, with_for_update=True)
     if row is None or row.status != "pending":
         return row
     row.attempts += 1

@@ -28,7 +28,7 @@ class Page(Generic[T]):
 
 
 async def paginate(
-    session: AsyncSession,
+    db: AsyncSession,
     statement: Select[T],
     id_column: InstrumentedAttribute[Any],
     *,
@@ -40,7 +40,7 @@ async def paginate(
         raise ValueError(f"limit must be between 1 and {MAX_PAGE_SIZE}")
     if after is not None:
         statement = statement.where(id_column < after)
-    rows = list(await session.scalars(statement.order_by(id_column.desc()).limit(limit + 1)))
+    rows = list(await db.scalars(statement.order_by(id_column.desc()).limit(limit + 1)))
     has_more = len(rows) > limit
     items = rows[:limit]
     next_cursor: str | None = getattr(items[-1], id_column.key) if has_more else None

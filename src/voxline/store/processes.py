@@ -20,16 +20,14 @@ from voxline.store.upsert import upsert
 CRASH_REASON = "server_crash"
 
 
-async def beat(
-    session: AsyncSession, process_id: str, *, host: str, pid: int, now: datetime
-) -> None:
+async def beat(db: AsyncSession, process_id: str, *, host: str, pid: int, now: datetime) -> None:
     """Record that `process_id` is alive at `now` (its first beat registers it)."""
     values = {"id": process_id, "host": host, "pid": pid, "started_at": now, "beat_at": now}
-    await upsert(session, ProcessHeartbeat, values, ("id",), update=("beat_at",))
+    await upsert(db, ProcessHeartbeat, values, ("id",), update=("beat_at",))
 
 
 async def end_orphaned_sessions(
-    session: AsyncSession, *, alive_since: datetime, now: datetime
+    db: AsyncSession, *, alive_since: datetime, now: datetime
 ) -> list[SessionRow]:
     """End the in-progress sessions whose owner has not beaten since `alive_since` as
     failed/server_crash; forget such processes once they own nothing. Returns the sessions."""
@@ -43,7 +41,7 @@ async def end_orphaned_sessions(
         )
         .with_for_update(skip_locked=True)
     )
-    rows = (await session.scalars(statement)).all()
+    rows = (await db.scalars(statement)).all()
     for row in rows:
         check_transition(row.id, SessionStatus.IN_PROGRESS, SessionStatus.FAILED)
         row.status = SessionStatus.FAILED.value
@@ -51,12 +49,12 @@ async def end_orphaned_sessions(
         row.error = "the server process running the call stopped without ending it"
         row.ended_at = now
         row.updated_at = now
-    await session.flush()
+    await db.flush()
     owning = select(SessionRow.owner_process_id).where(
         SessionRow.status == SessionStatus.IN_PROGRESS.value,
         SessionRow.owner_process_id.is_not(None),
     )
-    await session.execute(
+    await db.execute(
         delete(ProcessHeartbeat).where(
             ProcessHeartbeat.beat_at < alive_since, ProcessHeartbeat.id.not_in(owning)
         )
@@ -64,6 +62,6 @@ async def end_orphaned_sessions(
     return list(rows)
 
 
-async def forget(session: AsyncSession, process_id: str) -> None:
+async def forget(db: AsyncSession, process_id: str) -> None:
     """Remove a process that stops cleanly (its sessions all ended) from the heartbeats."""
-    await session.execute(delete(ProcessHeartbeat).where(ProcessHeartbeat.id == process_id))
+    await db.execute(delete(ProcessHeartbeat).where(ProcessHeartbeat.id == process_id))

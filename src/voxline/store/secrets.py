@@ -63,14 +63,14 @@ def check_secret_value(value: str) -> str:
 
 
 async def put_secret(
-    session: AsyncSession, box: SecretBox, workspace_id: str, name: str, value: str
+    db: AsyncSession, box: SecretBox, workspace_id: str, name: str, value: str
 ) -> tuple[SecretInfo, bool]:
     """Store `value` sealed under `name`, replacing any value of that name; the flag says
     whether it was created. ValueError for an invalid name or value."""
     check_secret_name(name)
     check_secret_value(value)
     now = utcnow()
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = insert(WorkspaceSecret).values(
         workspace_id=workspace_id,
         name=name,
@@ -87,27 +87,27 @@ async def put_secret(
             "updated_at": statement.excluded.updated_at,
         },
     ).returning(WorkspaceSecret.created_at, WorkspaceSecret.updated_at)
-    created_at, updated_at = (await session.execute(upsert)).one()
+    created_at, updated_at = (await db.execute(upsert)).one()
     return SecretInfo(name, created_at, updated_at), created_at == updated_at
 
 
-async def get_secret(session: AsyncSession, box: SecretBox, workspace_id: str, name: str) -> str:
+async def get_secret(db: AsyncSession, box: SecretBox, workspace_id: str, name: str) -> str:
     """The plaintext of the workspace's secret `name`: `NotFound` if there is none,
     `SecretBoxError` if it cannot be decrypted."""
-    row = await session.get(WorkspaceSecret, (workspace_id, name))
+    row = await db.get(WorkspaceSecret, (workspace_id, name))
     if row is None:
         raise NotFound("secret", name)
     return box.open(row.ciphertext, workspace_id=workspace_id, name=name)
 
 
 async def sealed_secrets(
-    session: AsyncSession, workspace_id: str, names: Iterable[str]
+    db: AsyncSession, workspace_id: str, names: Iterable[str]
 ) -> dict[str, bytes]:
     """The workspace's secrets among `names`, still sealed, by name (absent ones left out)."""
     wanted = set(names)
     if not wanted:
         return {}
-    rows = await session.execute(
+    rows = await db.execute(
         select(WorkspaceSecret.name, WorkspaceSecret.ciphertext).where(
             WorkspaceSecret.workspace_id == workspace_id, WorkspaceSecret.name.in_(wanted)
         )
@@ -116,7 +116,7 @@ async def sealed_secrets(
 
 
 async def list_secrets(
-    session: AsyncSession, workspace_id: str, *, limit: int, after: str | None
+    db: AsyncSession, workspace_id: str, *, limit: int, after: str | None
 ) -> Page[SecretInfo]:
     """The workspace's secrets by name, A to Z, a page at a time (`after`: the last name seen)."""
     if not 1 <= limit <= MAX_PAGE_SIZE:
@@ -126,17 +126,17 @@ async def list_secrets(
     ).where(WorkspaceSecret.workspace_id == workspace_id)
     if after is not None:
         statement = statement.where(WorkspaceSecret.name > after)
-    rows = (await session.execute(statement.order_by(WorkspaceSecret.name).limit(limit + 1))).all()
+    rows = (await db.execute(statement.order_by(WorkspaceSecret.name).limit(limit + 1))).all()
     items = [SecretInfo(name, created_at, updated_at) for name, created_at, updated_at in rows]
     has_more = len(items) > limit
     items = items[:limit]
     return Page(items=items, has_more=has_more, next_cursor=items[-1].name if has_more else None)
 
 
-async def delete_secret(session: AsyncSession, workspace_id: str, name: str) -> None:
+async def delete_secret(db: AsyncSession, workspace_id: str, name: str) -> None:
     """Delete the workspace's secret `name`; `NotFound` if there is none."""
-    row = await session.get(WorkspaceSecret, (workspace_id, name))
+    row = await db.get(WorkspaceSecret, (workspace_id, name))
     if row is None:
         raise NotFound("secret", name)
-    await session.delete(row)
-    await session.flush()
+    await db.delete(row)
+    await db.flush()

@@ -47,12 +47,12 @@ async def seed_demo(database: Database, data_dir: Path) -> DemoSeed | None:
     The key is also written to `data_dir/demo-api-key` (mode 0600) so it can be found later.
     """
     try:
-        async with database.transaction() as session:
-            if await get_workspace_by_name(session, DEMO_WORKSPACE) is not None:
+        async with database.transaction() as db:
+            if await get_workspace_by_name(db, DEMO_WORKSPACE) is not None:
                 return None
-            workspace = await create_workspace(session, DEMO_WORKSPACE)
-            key = await create_api_key(session, workspace.id)
-            agent = await create_agent(session, workspace.id, demo_agent_spec())
+            workspace = await create_workspace(db, DEMO_WORKSPACE)
+            key = await create_api_key(db, workspace.id)
+            agent = await create_agent(db, workspace.id, demo_agent_spec())
     except (Conflict, IntegrityError):
         return None  # another process seeded first
     key_file = data_dir / DEMO_KEY_FILE

@@ -20,7 +20,7 @@ from voxline.store.types import utcnow
 
 
 async def create_session(
-    session: AsyncSession,
+    db: AsyncSession,
     *,
     workspace_id: str,
     agent_id: str,
@@ -47,13 +47,13 @@ async def create_session(
         created_at=now,
         updated_at=now,
     )
-    session.add(row)
-    await session.flush()
+    db.add(row)
+    await db.flush()
     return row
 
 
 async def get_session(
-    session: AsyncSession,
+    db: AsyncSession,
     session_id: str,
     *,
     workspace_id: str | None = None,
@@ -65,13 +65,13 @@ async def get_session(
         statement = statement.where(SessionRow.workspace_id == workspace_id)
     if for_update:
         statement = statement.with_for_update()
-    row = await session.scalar(statement)
+    row = await db.scalar(statement)
     if row is None:
         raise NotFound("session", session_id)
     return row
 
 
-async def find_session_by_call_sid(session: AsyncSession, call_sid: str) -> SessionRow | None:
+async def find_session_by_call_sid(db: AsyncSession, call_sid: str) -> SessionRow | None:
     """The most recent session of a Twilio call, if any."""
     statement = (
         select(SessionRow)
@@ -79,11 +79,11 @@ async def find_session_by_call_sid(session: AsyncSession, call_sid: str) -> Sess
         .order_by(SessionRow.id.desc())
         .limit(1)
     )
-    return await session.scalar(statement)
+    return await db.scalar(statement)
 
 
 async def list_sessions(
-    session: AsyncSession,
+    db: AsyncSession,
     workspace_id: str,
     *,
     agent_id: str | None = None,
@@ -111,21 +111,21 @@ async def list_sessions(
         statement = statement.where(SessionRow.created_at >= created_after)
     if created_before is not None:
         statement = statement.where(SessionRow.created_at < created_before)
-    return await paginate(session, statement, SessionRow.id, limit=limit, after=after)
+    return await paginate(db, statement, SessionRow.id, limit=limit, after=after)
 
 
-async def delete_session(session: AsyncSession, workspace_id: str, session_id: str) -> None:
+async def delete_session(db: AsyncSession, workspace_id: str, session_id: str) -> None:
     """Delete a finished session with its transcript and metrics; `Conflict` while it is
     still pending or in progress, `NotFound` if there is none in the workspace."""
-    row = await get_session(session, session_id, workspace_id=workspace_id, for_update=True)
+    row = await get_session(db, session_id, workspace_id=workspace_id, for_update=True)
     if not SessionStatus(row.status).is_terminal:
         raise Conflict(f"session {session_id!r} is still {row.status}: end it first")
-    await session.delete(row)
-    await session.flush()
+    await db.delete(row)
+    await db.flush()
 
 
 async def mark_in_progress(
-    session: AsyncSession,
+    db: AsyncSession,
     session_id: str,
     *,
     call_sid: str | None = None,
@@ -135,19 +135,19 @@ async def mark_in_progress(
 ) -> SessionRow:
     """pending -> in_progress (run by process `owner_process_id`); `IllegalTransition` from
     any other status."""
-    row = await _transition(session, session_id, SessionStatus.IN_PROGRESS)
+    row = await _transition(db, session_id, SessionStatus.IN_PROGRESS)
     row.started_at = started_at or row.updated_at
     row.owner_process_id = owner_process_id
     if call_sid is not None:
         row.call_sid = call_sid
     if stream_sid is not None:
         row.stream_sid = stream_sid
-    await session.flush()
+    await db.flush()
     return row
 
 
 async def finish(
-    session: AsyncSession,
+    db: AsyncSession,
     session_id: str,
     *,
     status: SessionStatus,
@@ -160,25 +160,25 @@ async def finish(
     spoke); `IllegalTransition` if already finished."""
     if not SessionStatus(status).is_terminal:
         raise ValueError(f"finish() takes a final status (completed or failed), not {status}")
-    row = await _transition(session, session_id, SessionStatus(status))
+    row = await _transition(db, session_id, SessionStatus(status))
     row.end_reason = end_reason
     row.error = error
     row.ended_at = ended_at or row.updated_at
     if first_response_ms is not None:
         row.first_response_ms = first_response_ms
-    await session.flush()
+    await db.flush()
     return row
 
 
-async def _transition(session: AsyncSession, session_id: str, target: SessionStatus) -> SessionRow:
-    row = await get_session(session, session_id, for_update=True)
+async def _transition(db: AsyncSession, session_id: str, target: SessionStatus) -> SessionRow:
+    row = await get_session(db, session_id, for_update=True)
     check_transition(session_id, SessionStatus(row.status), target)
     row.status = target.value
     row.updated_at = utcnow()
     return row
 
 
-async def fail_stale_pending(session: AsyncSession, created_before: datetime) -> list[str]:
+async def fail_stale_pending(db: AsyncSession, created_before: datetime) -> list[str]:
     """Mark sessions still pending since before `created_before` as failed ("never_connected"):
     their relay token has expired, so no stream can join them any more. Returns their IDs."""
     statement = (
@@ -189,7 +189,7 @@ async def fail_stale_pending(session: AsyncSession, created_before: datetime) ->
         )
         .with_for_update(skip_locked=True)
     )
-    rows = (await session.scalars(statement)).all()
+    rows = (await db.scalars(statement)).all()
     now = utcnow()
     for row in rows:
         check_transition(row.id, SessionStatus.PENDING, SessionStatus.FAILED)
@@ -198,5 +198,5 @@ async def fail_stale_pending(session: AsyncSession, created_before: datetime) ->
         row.error = "the media stream never connected before the relay token expired"
         row.ended_at = now
         row.updated_at = now
-    await session.flush()
+    await db.flush()
     return [row.id for row in rows]

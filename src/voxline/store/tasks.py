@@ -61,7 +61,7 @@ def retry_policy_of(task: TaskRow) -> RetryPolicy:
 
 
 async def create_tasks(
-    session: AsyncSession,
+    db: AsyncSession,
     *,
     workspace_id: str,
     agent_id: str,
@@ -105,13 +105,13 @@ async def create_tasks(
         )
         for task in tasks
     ]
-    session.add_all(rows)
-    await session.flush()
+    db.add_all(rows)
+    await db.flush()
     return rows
 
 
 async def create_batch(
-    session: AsyncSession,
+    db: AsyncSession,
     *,
     workspace_id: str,
     agent_id: str,
@@ -128,13 +128,13 @@ async def create_batch(
         metadata_=dict(metadata or {}),
         created_at=utcnow(),
     )
-    session.add(row)
-    await session.flush()
+    db.add(row)
+    await db.flush()
     return row
 
 
 async def get_task(
-    session: AsyncSession,
+    db: AsyncSession,
     task_id: str,
     *,
     workspace_id: str | None = None,
@@ -146,14 +146,14 @@ async def get_task(
         statement = statement.where(TaskRow.workspace_id == workspace_id)
     if for_update:
         statement = statement.with_for_update()
-    row = await session.scalar(statement)
+    row = await db.scalar(statement)
     if row is None:
         raise NotFound("task", task_id)
     return row
 
 
-async def get_batch(session: AsyncSession, batch_id: str, *, workspace_id: str) -> BatchRow:
-    row = await session.scalar(
+async def get_batch(db: AsyncSession, batch_id: str, *, workspace_id: str) -> BatchRow:
+    row = await db.scalar(
         select(BatchRow).where(BatchRow.id == batch_id, BatchRow.workspace_id == workspace_id)
     )
     if row is None:
@@ -161,9 +161,9 @@ async def get_batch(session: AsyncSession, batch_id: str, *, workspace_id: str) 
     return row
 
 
-async def batch_counts(session: AsyncSession, batch_id: str) -> dict[TaskStatus, int]:
+async def batch_counts(db: AsyncSession, batch_id: str) -> dict[TaskStatus, int]:
     """How many of the batch's tasks are in each status (every status listed)."""
-    result = await session.execute(
+    result = await db.execute(
         select(TaskRow.status, func.count())
         .where(TaskRow.batch_id == batch_id)
         .group_by(TaskRow.status)
@@ -175,7 +175,7 @@ async def batch_counts(session: AsyncSession, batch_id: str) -> dict[TaskStatus,
 
 
 async def list_tasks(
-    session: AsyncSession,
+    db: AsyncSession,
     workspace_id: str,
     *,
     status: TaskStatus | None = None,
@@ -192,17 +192,15 @@ async def list_tasks(
         statement = statement.where(TaskRow.agent_id == agent_id)
     if batch_id is not None:
         statement = statement.where(TaskRow.batch_id == batch_id)
-    return await paginate(session, statement, TaskRow.id, limit=limit, after=after)
+    return await paginate(db, statement, TaskRow.id, limit=limit, after=after)
 
 
-async def attempts_of(
-    session: AsyncSession, task_ids: Sequence[str]
-) -> dict[str, list[TaskAttemptRow]]:
+async def attempts_of(db: AsyncSession, task_ids: Sequence[str]) -> dict[str, list[TaskAttemptRow]]:
     """Each task's attempts, in order."""
     out: dict[str, list[TaskAttemptRow]] = {task_id: [] for task_id in task_ids}
     if not task_ids:
         return out
-    rows = await session.scalars(
+    rows = await db.scalars(
         select(TaskAttemptRow)
         .where(TaskAttemptRow.task_id.in_(task_ids))
         .order_by(TaskAttemptRow.task_id, TaskAttemptRow.number)
@@ -213,7 +211,7 @@ async def attempts_of(
 
 
 async def live_attempt(
-    session: AsyncSession, task_id: str, *, for_update: bool = False
+    db: AsyncSession, task_id: str, *, for_update: bool = False
 ) -> TaskAttemptRow | None:
     """The task's attempt still dialing, ringing or in progress, if any."""
     statement = select(TaskAttemptRow).where(
@@ -221,19 +219,17 @@ async def live_attempt(
     )
     if for_update:
         statement = statement.with_for_update()
-    return await session.scalar(statement.order_by(TaskAttemptRow.number.desc()).limit(1))
+    return await db.scalar(statement.order_by(TaskAttemptRow.number.desc()).limit(1))
 
 
-async def attempt_by_call_sid(session: AsyncSession, call_sid: str) -> TaskAttemptRow | None:
-    return await session.scalar(
+async def attempt_by_call_sid(db: AsyncSession, call_sid: str) -> TaskAttemptRow | None:
+    return await db.scalar(
         select(TaskAttemptRow).where(TaskAttemptRow.call_sid == call_sid).with_for_update()
     )
 
 
-async def attempt_by_session(session: AsyncSession, session_id: str) -> TaskAttemptRow | None:
-    return await session.scalar(
-        select(TaskAttemptRow).where(TaskAttemptRow.session_id == session_id)
-    )
+async def attempt_by_session(db: AsyncSession, session_id: str) -> TaskAttemptRow | None:
+    return await db.scalar(select(TaskAttemptRow).where(TaskAttemptRow.session_id == session_id))
 
 
 def set_task_status(task: TaskRow, target: TaskStatus, *, now: datetime | None = None) -> None:
@@ -280,17 +276,17 @@ def new_attempt(task: TaskRow, *, owner: str, lease_until: datetime) -> TaskAtte
     )
 
 
-async def task_variables(session: AsyncSession, session_id: str) -> dict[str, str]:
+async def task_variables(db: AsyncSession, session_id: str) -> dict[str, str]:
     """The variables of the task whose call is the session (merged over the instance's)."""
-    attempt = await attempt_by_session(session, session_id)
+    attempt = await attempt_by_session(db, session_id)
     if attempt is None:
         return {}
-    task = await session.get(TaskRow, attempt.task_id)
+    task = await db.get(TaskRow, attempt.task_id)
     return dict(task.variables) if task is not None else {}
 
 
 async def recent_tasks(
-    session: AsyncSession,
+    db: AsyncSession,
     *,
     workspace_ids: list[str] | None,
     status: TaskStatus | None,
@@ -308,4 +304,4 @@ async def recent_tasks(
         statement = statement.where(TaskRow.agent_id == agent_id)
     if batch_id is not None:
         statement = statement.where(TaskRow.batch_id == batch_id)
-    return list(await session.scalars(statement.order_by(TaskRow.id.desc()).limit(limit)))
+    return list(await db.scalars(statement.order_by(TaskRow.id.desc()).limit(limit)))

@@ -21,9 +21,9 @@ async def use_token_once(database: Database, token_id: str, expires_at: datetime
     anyway; expired rows are pruned on the way.
     """
     try:
-        async with database.transaction() as session:
-            await session.execute(delete(RelayTokenUse).where(RelayTokenUse.expires_at < utcnow()))
-            session.add(RelayTokenUse(token_id=token_id, expires_at=expires_at))
+        async with database.transaction() as db:
+            await db.execute(delete(RelayTokenUse).where(RelayTokenUse.expires_at < utcnow()))
+            db.add(RelayTokenUse(token_id=token_id, expires_at=expires_at))
     except IntegrityError:
         return False
     return True

@@ -10,19 +10,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from voxline.store.models import TranscriptItemRow, TurnMetricsRow
 
 
-async def transcript_items(session: AsyncSession, session_id: str) -> Sequence[TranscriptItemRow]:
+async def transcript_items(db: AsyncSession, session_id: str) -> Sequence[TranscriptItemRow]:
     statement = (
         select(TranscriptItemRow)
         .where(TranscriptItemRow.session_id == session_id)
         .order_by(TranscriptItemRow.seq)
     )
-    return (await session.scalars(statement)).all()
+    return (await db.scalars(statement)).all()
 
 
-async def turn_metrics(session: AsyncSession, session_id: str) -> Sequence[TurnMetricsRow]:
+async def turn_metrics(db: AsyncSession, session_id: str) -> Sequence[TurnMetricsRow]:
     statement = (
         select(TurnMetricsRow)
         .where(TurnMetricsRow.session_id == session_id)
         .order_by(TurnMetricsRow.turn)
     )
-    return (await session.scalars(statement)).all()
+    return (await db.scalars(statement)).all()

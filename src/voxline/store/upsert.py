@@ -12,7 +12,7 @@ from voxline.store.models import Base
 
 
 async def upsert(
-    session: AsyncSession,
+    db: AsyncSession,
     model: type[Base],
     values: dict[str, Any],
     keys: Sequence[str],
@@ -21,8 +21,8 @@ async def upsert(
 ) -> None:
     """Insert `values`, or overwrite the columns `update` (default: all but `keys`) of the
     row with the same `keys`."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = postgresql.insert if db.get_bind().dialect.name == "postgresql" else sqlite.insert
     statement = insert(model).values(values)
     columns = update if update is not None else [name for name in values if name not in keys]
     updates = {name: statement.excluded[name] for name in columns}
-    await session.execute(statement.on_conflict_do_update(index_elements=keys, set_=updates))
+    await db.execute(statement.on_conflict_do_update(index_elements=keys, set_=updates))

@@ -12,25 +12,25 @@ from voxline.store.errors import Conflict
 from voxline.store.models import Workspace
 
 
-async def get_workspace_by_name(session: AsyncSession, name: str) -> Workspace | None:
-    return await session.scalar(select(Workspace).where(Workspace.name == name))
+async def get_workspace_by_name(db: AsyncSession, name: str) -> Workspace | None:
+    return await db.scalar(select(Workspace).where(Workspace.name == name))
 
 
-async def create_workspace(session: AsyncSession, name: str) -> Workspace:
+async def create_workspace(db: AsyncSession, name: str) -> Workspace:
     """A new workspace with a fresh webhook signing secret; `Conflict` if the name is taken."""
     if not name.strip() or len(name) > 100:
         raise ValueError("a workspace name is 1 to 100 characters, not blank")
-    if await get_workspace_by_name(session, name) is not None:
+    if await get_workspace_by_name(db, name) is not None:
         raise Conflict(f"a workspace named {name!r} already exists", param="name")
     workspace = Workspace(id=new_id("ws"), name=name, webhook_secret=secrets.token_urlsafe(32))
-    session.add(workspace)
-    await session.flush()
+    db.add(workspace)
+    await db.flush()
     return workspace
 
 
-async def get_or_create_workspace(session: AsyncSession, name: str) -> tuple[Workspace, bool]:
+async def get_or_create_workspace(db: AsyncSession, name: str) -> tuple[Workspace, bool]:
     """The workspace named `name`, created if missing; the flag says whether it was created."""
-    existing = await get_workspace_by_name(session, name)
+    existing = await get_workspace_by_name(db, name)
     if existing is not None:
         return existing, False
-    return await create_workspace(session, name), True
+    return await create_workspace(db, name), True
