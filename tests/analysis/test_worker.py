@@ -7,7 +7,8 @@ import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
-from sqlalchemy import update
+from pydantic import HttpUrl
+from sqlalchemy import select, update
 
 from tests.analysis.conftest import WorkerFactory, World
 from tests.analysis.fakes import ListedLlm
@@ -15,9 +16,11 @@ from tests.fakes.webhook_server import WebhookServer
 from voxline.agent_spec import CallAnalysis, ScriptedLlm
 from voxline.providers.base import LlmEvent, LlmRequest, ProviderError, TextDelta
 from voxline.store import analyses as jobs
+from voxline.store import tasks as task_store
+from voxline.store.agents import agent_spec, get_agent, replace_agent_spec
 from voxline.store.analyses import AnalysisStatus, SessionAnalysis, session_analysis
 from voxline.store.instances import get_instance, memory_notes
-from voxline.store.models import SessionAnalysisRow
+from voxline.store.models import SessionAnalysisRow, WebhookOutboxRow
 from voxline.store.types import utcnow
 
 GOOD = json.dumps({"summary": "Booked Tuesday at nine.", "data": {"booked": True}})
@@ -260,3 +263,41 @@ async def test_memory_is_truncated_when_the_model_cannot_fold_it(
     assert len(notes) == 2 and notes[1] == "Call 2: " + "x" * 90
     assert notes[0].startswith("…") and notes[0].endswith("x" * 20)
     assert len(notes[0]) == 125
+
+
+async def test_an_outbound_calls_analysis_reaches_its_tasks_webhook(
+    world: World, make_worker: WorkerFactory
+) -> None:
+    session_id = await world.finished_call()
+    async with world.database.transaction() as db:
+        agent = await get_agent(db, world.workspace_id, world.agent_id)
+        spec = agent_spec(agent).model_copy(
+            update={"webhook_url": HttpUrl("https://hooks.example/t")}
+        )
+        await replace_agent_spec(db, agent, spec)
+        (task,) = await task_store.create_tasks(
+            db,
+            workspace_id=world.workspace_id,
+            agent_id=world.agent_id,
+            from_number="+18005550100",
+            tasks=[task_store.NewTask(to_number="+14155550101", metadata={"order": "42"})],
+            options=task_store.TaskOptions(),
+        )
+        attempt = task_store.new_attempt(task, owner="test", lease_until=utcnow())
+        attempt.session_id = session_id
+        db.add(attempt)
+    await make_worker(ListedLlm([GOOD])).run_due()
+    async with world.database.transaction() as db:
+        rows = (
+            await db.scalars(
+                select(WebhookOutboxRow).where(
+                    WebhookOutboxRow.subject_id == task.id,
+                    WebhookOutboxRow.event_type == "task.attempt.analyzed",
+                )
+            )
+        ).all()
+    [row] = rows
+    data = json.loads(row.body)["data"]
+    assert data["task"]["id"] == task.id and data["task"]["metadata"] == {"order": "42"}
+    assert data["attempt"]["sessionId"] == session_id
+    assert data["analysis"]["data"] == {"booked": True}

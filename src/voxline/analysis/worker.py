@@ -31,6 +31,7 @@ from voxline.analysis.model import analyse_call, fold_notes
 from voxline.analysis.prompt import AnalysisAnswer, InvalidAnswer, heard_transcript
 from voxline.calls.credentials import CallCredentials
 from voxline.calls.webhooks import SessionWebhooks
+from voxline.dispatch import events as task_events
 from voxline.providers.base import LanguageModel, ProviderError, ProviderUnavailable
 from voxline.providers.registry import ProviderRegistry, UsesCredential
 from voxline.store import analyses as jobs
@@ -248,6 +249,7 @@ class AnalysisWorker:
             else:
                 await jobs.fail(db, row, outcome)
             analysis = jobs.analysis_json(jobs.analysis_of(row))
+            await task_events.attempt_analyzed(db, job.session_id, analysis)
             secret = (await db.get_one(Workspace, job.workspace_id)).webhook_secret.encode()
         if job.webhook_url is not None:
             self._webhooks.session_analyzed(job.webhook_url, secret, job.session_id, analysis)

@@ -1,5 +1,6 @@
-"""`task.attempt.ended` and `task.ended` webhooks, queued in the outbox of the transaction
-that ended the attempt or task, for the agent's `webhookUrl` (none when it has none)."""
+"""`task.attempt.ended`, `task.ended` and `task.attempt.analyzed` webhooks, queued in the
+outbox of the transaction that ended the attempt or task (or recorded the analysis of the
+attempt's conversation), for the agent's `webhookUrl` (none when it has none)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from voxline.dispatch.views import attempt_view, task_view
-from voxline.store import outbox
+from voxline.store import outbox, tasks
 from voxline.store.agents import agent_spec
 from voxline.store.models import AgentRow, TaskAttemptRow, TaskRow
 
@@ -23,6 +24,22 @@ async def attempt_ended(
         "attempt": attempt_view(attempt).model_dump(mode="json", by_alias=True),
     }
     await _queue(db, task, "task.attempt.ended", data)
+
+
+async def attempt_analyzed(db: AsyncSession, session_id: str, analysis: dict[str, Any]) -> None:
+    """The analysis of an outbound conversation is done: tell the task's webhook, with the
+    task, the attempt whose conversation it was, and the analysis (none for other calls)."""
+    attempt = await tasks.attempt_by_session(db, session_id)
+    if attempt is None:
+        return
+    task = await tasks.get_task(db, attempt.task_id)
+    attempts = (await tasks.attempts_of(db, [task.id]))[task.id]
+    data = {
+        "task": task_view(task, attempts).model_dump(mode="json", by_alias=True),
+        "attempt": attempt_view(attempt).model_dump(mode="json", by_alias=True),
+        "analysis": analysis,
+    }
+    await _queue(db, task, "task.attempt.analyzed", data)
 
 
 async def task_ended(db: AsyncSession, task: TaskRow, attempts: list[TaskAttemptRow]) -> None:
