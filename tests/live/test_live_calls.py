@@ -142,7 +142,7 @@ async def test_events_of_another_workspace_are_not_found(server: RunningServer) 
     async with SseStream(
         server.base_url, "/v1/events", server.api_key, {"Last-Event-ID": "garbage"}
     ) as s:
-        assert s.status_code == 400
+        assert s.status_code == 422
 
 
 async def test_metrics_count_calls_by_channel_and_end_reason(server: RunningServer) -> None:

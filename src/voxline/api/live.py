@@ -21,14 +21,20 @@ from voxline.api.errors import ApiError, error_responses
 from voxline.api.models import ApiModel
 from voxline.app_state import AppState
 from voxline.live.control import Command, Outcome
-from voxline.live.hub import EventLog, LiveEntry, is_entry_id, session_key, workspace_key
+from voxline.live.hub import (
+    ENTRY_ID_PATTERN,
+    EventLog,
+    LiveEntry,
+    session_key,
+    workspace_key,
+)
 from voxline.runtime.events import SessionEnded
 from voxline.store import sessions as repo
 from voxline.store.database import Database
 from voxline.store.models import SessionRow
 from voxline.store.session_state import SessionStatus
 
-router = APIRouter(tags=["live"], responses=error_responses(400, 401, 404, 422))
+router = APIRouter(tags=["live"], responses=error_responses(401, 404, 422))
 
 KEEP_ALIVE_S = 15.0
 """An idle stream sends a comment this often (and checks whether its session ended)."""
@@ -41,19 +47,13 @@ _SSE_RESPONSE: dict[int | str, dict[str, Any]] = {
 
 StateDep = Annotated[AppState, Depends(get_state)]
 LastEventId = Annotated[
-    str | None,
-    Header(alias="Last-Event-ID", description="Resume after this event (the last `id:` seen)."),
+    str,
+    Header(
+        alias="Last-Event-ID",
+        description="Resume after this event (the last `id:` seen).",
+        pattern=ENTRY_ID_PATTERN,
+    ),
 ]
-
-
-def _resume_from(last_event_id: str | None) -> str | None:
-    if last_event_id is not None and not is_entry_id(last_event_id):
-        raise ApiError(
-            400,
-            f"Invalid Last-Event-ID {last_event_id!r}: send the id of the last event received.",
-            param="Last-Event-ID",
-        )
-    return last_event_id
 
 
 def _frame(entry_id: str | None, kind: str, data: str) -> str:
@@ -128,9 +128,9 @@ async def session_events(
     state: StateDep,
     database: DatabaseDep,
     session_id: str,
-    last_event_id: LastEventId = None,
+    last_event_id: LastEventId = "",
 ) -> StreamingResponse:
-    after = _resume_from(last_event_id)
+    after = last_event_id or None
     async with database.transaction() as db:
         row = await repo.get_session(db, session_id, workspace_id=principal.workspace_id)
     stream = _session_stream(state.engine.events.log, database, row, after)
@@ -144,9 +144,9 @@ async def session_events(
     responses=_SSE_RESPONSE,
 )
 async def workspace_events(
-    principal: PrincipalDep, state: StateDep, last_event_id: LastEventId = None
+    principal: PrincipalDep, state: StateDep, last_event_id: LastEventId = ""
 ) -> StreamingResponse:
-    after = _resume_from(last_event_id)
+    after = last_event_id or None
     stream = _workspace_stream(state.engine.events.log, principal.workspace_id, after)
     return StreamingResponse(stream, media_type="text/event-stream", headers=_SSE_HEADERS)
 

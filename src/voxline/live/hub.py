@@ -24,7 +24,9 @@ from voxline.runtime.events import CallEvent, SessionEnded, SessionStarted
 
 logger = logging.getLogger(__name__)
 
-_ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+ENTRY_ID_PATTERN = r"^\d{1,20}-\d{1,20}$"
+"""An event's ID: `<ms>-<n>`, as Redis Streams number their entries."""
+_ENTRY_ID = re.compile(ENTRY_ID_PATTERN)
 _KEEP_ENDED_S = 3600
 """How long a finished call's log stays readable."""
 
