@@ -10,7 +10,6 @@ from voxline.store.models import AgentRow, SessionRow, Workspace
 from voxline.store.session_state import Channel, Direction, IllegalTransition, SessionStatus
 from voxline.store.sessions import (
     create_session,
-    find_session_by_call_sid,
     finish,
     get_session,
     list_sessions,
@@ -118,15 +117,6 @@ async def test_concurrent_finishes_let_exactly_one_win(
         for engine in engines:
             await engine.dispose()
     assert sorted(outcomes) == [False, True]
-
-
-async def test_session_is_found_by_call_sid(
-    database: Database, workspace: Workspace, agent: AgentRow
-) -> None:
-    row = await _pending(database, workspace, agent)
-    async with database.transaction() as db:
-        found = await find_session_by_call_sid(db, f"CA{agent.id}")
-    assert found is not None and found.id == row.id
 
 
 async def test_list_is_scoped_and_filterable_by_agent(

@@ -71,17 +71,6 @@ async def get_session(
     return row
 
 
-async def find_session_by_call_sid(db: AsyncSession, call_sid: str) -> SessionRow | None:
-    """The most recent session of a Twilio call, if any."""
-    statement = (
-        select(SessionRow)
-        .where(SessionRow.call_sid == call_sid)
-        .order_by(SessionRow.id.desc())
-        .limit(1)
-    )
-    return await db.scalar(statement)
-
-
 async def list_sessions(
     db: AsyncSession,
     workspace_id: str,
