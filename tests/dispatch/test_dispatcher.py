@@ -212,8 +212,9 @@ async def test_creates_are_paced_at_the_accounts_rate(
     assert len(claims) == 5
     times = sorted(fake.create_times)
     # Slots 11 ms apart (100 calls per second, with room for a create leaving up to 0.1 s
-    # after its slot); the first create may leave late by its transaction, not the others.
-    assert times[-1] - times[0] >= 3 * 0.011
+    # after its slot); a create may leave late by its transaction, eating into the next gap.
+    # Unpaced, the five would leave within a few milliseconds.
+    assert times[-1] - times[0] >= 2 * 0.011
 
 
 async def test_a_task_outside_its_window_waits_for_the_opening(
