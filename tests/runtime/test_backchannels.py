@@ -12,18 +12,25 @@ def test_english_acknowledgements_are_backchannels(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["Sorry, can I ask something else?", "No.", "Wait", "Yeah, but what about Tuesday?"]
+    "text",
+    [
+        "Sorry, can I ask something else?",
+        "No.",
+        "Wait",
+        "Yeah, but what about Tuesday?",
+        "I need to reschedule my appointment",
+    ],
 )
-def test_anything_more_is_words(text: str) -> None:
+def test_a_cue_or_three_other_words_are_words(text: str) -> None:
     assert Backchannels("en").classify(text) is Said.WORDS
 
 
-@pytest.mark.parametrize("text", ["your your your", "Very", "in a number in"])
-def test_one_other_word_alone_is_unsure(text: str) -> None:
+@pytest.mark.parametrize("text", ["your your your", "Very", "in a number in", "and then one"])
+def test_a_word_or_two_without_a_cue_is_unsure(text: str) -> None:
     assert Backchannels("en").classify(text) is Said.UNSURE
 
 
-@pytest.mark.parametrize("text", ["MmMm", "NMR", "Uh-uh.", "mhm", "in MMM."])
+@pytest.mark.parametrize("text", ["MmMm", "NMR", "Uh-uh.", "mhm", "in MMM.", "MMs and m", "mamam"])
 def test_what_a_recognizer_writes_for_a_hum_is_a_backchannel(text: str) -> None:
     assert Backchannels("en").classify(text) is Said.BACKCHANNEL
 

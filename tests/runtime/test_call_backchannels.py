@@ -98,3 +98,12 @@ async def test_a_cough_over_the_agent_changes_nothing() -> None:
     assert "clear" not in call.transport.kinds()
     assert call.items("agent")[1].heard_text == LONG_REPLY
     assert [item.text for item in call.items("caller")] == ["What are your hours?"]
+
+
+async def test_a_lone_word_over_the_agent_is_taken_for_a_backchannel() -> None:
+    """The trade-off of docs/turn-taking.md: hums are heard as a word or two."""
+    async with simulated_call(listening_spec("in a moment")) as call:  # type: ignore[arg-type]
+        await _ask_and_talk_over(call, 300)
+        await call.agent_done(2)
+    assert "clear" not in call.transport.kinds()
+    assert call.items("caller")[-1].data.get("backchannel") is True

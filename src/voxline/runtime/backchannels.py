@@ -4,9 +4,10 @@ hears and goes on.
 `classify` judges what the caller said over the agent from its words:
 - a backchannel: every word is one of the language's acknowledgements, or a sound a
   recognizer makes of a hum or a filler;
-- words: a barge-in cue ("sorry", "wait", "no"...) or two words or more that are neither;
-- unsure: one such word alone (a quick peek at a short stretch of speech often mishears an
-  acknowledgement as one: "sure" as "your"), to be settled by more words or the transcript;
+- words: a barge-in cue ("sorry", "wait", "no"...), or three words or more that are neither;
+- unsure: one or two such words (a recognizer often mishears a short acknowledgement or a hum
+  as some: "sure" as "your", "mm-hmm" as "and then one"), to be settled by more words, or by
+  the utterance staying short;
 - nothing: no words (yet): a cough, a click, a breath.
 The lists are per language; the agent's `language` picks one (English when voxline has none
 for it), and an agent may add its own phrases.
@@ -61,8 +62,8 @@ _PHRASES: dict[str, frozenset[str]] = {
 # Words that open a barge-in, by language: one of them is enough to stop the agent.
 _CUES: dict[str, frozenset[str]] = {
     "en": frozenset(
-        {"sorry", "wait", "stop", "no", "nope", "hold", "actually", "excuse", "hang", "what",
-         "why", "how", "when", "where", "who", "can", "could", "would", "but", "hey",
+        {"sorry", "wait", "stop", "no", "nope", "hold", "actually", "actual", "excuse", "hang",
+         "what", "why", "how", "when", "where", "who", "can", "could", "would", "but", "hey",
          "listen", "please", "question", "pardon", "hello"}
     ),
     "es": frozenset({"perdón", "perdona", "espera", "no", "pero", "oiga", "oye", "qué", "cómo",
@@ -89,8 +90,10 @@ _HUM_SOUNDS = frozenset(
 )  # fmt: skip
 
 
-_HUM = re.compile(r"^(?:[mnh]{2,}r?|(?:uh|ah|oh|eh|um|hm|mm|a|o|u|-)+)$")
-"""Tokens a recognizer writes for a hum: "mmm", "nmr", "mhm", "uh", "ah"..."""
+_HUM = re.compile(r"^(?:m+[mnh]*s?|[mnh]{2,}r?s?|(?:ma)+m?|(?:uh|ah|oh|eh|um|hm|mm|a|o|u|-)+)$")
+"""Tokens a recognizer writes for a hum: "mmm", "mms", "nmr", "mhm", "mamam", "uh", "ah"..."""
+_WORDS_AT = 3
+"""This many words that are neither acknowledgements nor hums are real words."""
 
 
 class Said(enum.Enum):
@@ -128,7 +131,7 @@ class Backchannels:
         other = {word for word in words if not self._acknowledges(word)}
         if not other:
             return Said.BACKCHANNEL
-        return Said.UNSURE if len(other) == 1 else Said.WORDS
+        return Said.WORDS if len(other) >= _WORDS_AT else Said.UNSURE
 
     def _acknowledges(self, word: str) -> bool:
         return word in self._words or word in _HUM_SOUNDS or _HUM.match(word) is not None

@@ -5,16 +5,20 @@ once: it lowers its voice (`listening_volume`; audio is sent only ~200 ms ahead,
 heard within a fraction of a second) and listens. Its recognizer peeks at the words so far
 right away and every `peek_interval_ms` while the caller speaks:
 - real words ("Sorry, can I...", "Wait", "No") are a barge-in: the agent stops at once; a
-  lone word that is neither (a quick peek mishears "sure" as "your") waits for more;
+  word or two that are neither cues nor acknowledgements (a quick peek mishears "sure" as
+  "your", a hum as "and then one") wait for more words;
 - speech longer than `backchannel_max_ms` is a barge-in whatever it says;
 - when the caller pauses, a peek at the whole utterance decides: a backchannel ("yeah",
-  "okay", "mm-hmm": `runtime/backchannels.py`) is recorded as one and the agent speaks on at
-  full voice, having never stopped; words stop it. Unsure, or no words yet (a cough, a
-  recognizer that cannot peek): the turn's transcript decides when it comes.
-The trade-off: a real barge-in is decided once the caller has spoken `min_speech_ms` plus one
-peek (~50 ms on a CPU), and one that starts like a backchannel ("Yeah, but...") only when
-its next words are heard; a backchannel costs the caller nothing but a softer agent for a
-moment. A backchannel overlapping the end of the agent's answer is a caller turn as usual.
+  "okay", "mm-hmm": `runtime/backchannels.py`), or a word or two that stayed short, is
+  recorded as a backchannel and the agent speaks on at full voice, having never stopped;
+  words stop it. No words yet (a cough, a recognizer that cannot peek): the turn's
+  transcript decides when it comes, the same way.
+The trade-off: a barge-in that opens with a cue ("sorry", "wait", "no", "can", "what"...) is
+decided once the caller has spoken `min_speech_ms` plus one peek (~50 ms on a CPU); one that
+starts like a backchannel ("Yeah, but...") or without a cue when its third word is heard, or
+at `backchannel_max_ms`; a word or two said over the agent and no more ("Tuesday.") is taken
+for a backchannel. A backchannel costs the caller nothing but a softer agent for a moment.
+A backchannel overlapping the end of the agent's answer is a caller turn as usual.
 """
 
 from __future__ import annotations
@@ -103,17 +107,18 @@ class Overlap:
 
     async def settle(self, text: str) -> bool:
         """The turn's transcript is known (if caller speech over the agent was pending): words
-        stop the agent, nothing lets it speak on, and a backchannel is recorded as one; True
-        then, and the turn is dropped (not an LLM turn)."""
+        stop the agent, nothing lets it speak on, and a backchannel (or a word or two that
+        stayed short: hums are heard as words) is recorded as one; True then, and the turn is
+        dropped (not an LLM turn)."""
         if self._current is None:
             return False
         said = self._backchannels.classify(text)
-        if said is Said.BACKCHANNEL:
+        if said in (Said.BACKCHANNEL, Said.UNSURE):
             return self._backchannel(text)
         if said is Said.NOTHING:
             self.drop()
         else:
-            await self.barge_in()  # a transcript's lone word is meant: "Tuesday."
+            await self.barge_in()
         return False
 
     async def barge_in(self) -> None:
@@ -152,7 +157,7 @@ class Overlap:
         said = self._backchannels.classify(text)
         if said is Said.WORDS:
             await self.barge_in()
-        elif said is Said.BACKCHANNEL:
+        elif said in (Said.BACKCHANNEL, Said.UNSURE):
             self._backchannel(text)
 
     async def _over_limit(self) -> None:
