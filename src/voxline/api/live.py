@@ -34,7 +34,7 @@ from voxline.store.database import Database
 from voxline.store.models import SessionRow
 from voxline.store.session_state import SessionStatus
 
-router = APIRouter(tags=["live"], responses=error_responses(401, 404, 422))
+router = APIRouter(tags=["live"], responses=error_responses(400, 401, 404, 422))
 
 KEEP_ALIVE_S = 15.0
 """An idle stream sends a comment this often (and checks whether its session ended)."""
