@@ -21,6 +21,7 @@ from voxline.store.agents import agent_spec, get_agent, replace_agent_spec
 from voxline.store.analyses import AnalysisStatus, SessionAnalysis, session_analysis
 from voxline.store.instances import get_instance, memory_notes
 from voxline.store.models import SessionAnalysisRow, WebhookOutboxRow
+from voxline.store.task_state import AttemptStatus, TaskStatus
 from voxline.store.types import utcnow
 
 GOOD = json.dumps({"summary": "Booked Tuesday at nine.", "data": {"booked": True}})
@@ -283,9 +284,14 @@ async def test_an_outbound_calls_analysis_reaches_its_tasks_webhook(
             tasks=[task_store.NewTask(to_number="+14155550101", metadata={"order": "42"})],
             options=task_store.TaskOptions(),
         )
+        # A task whose one attempt was this call, over: nothing left for a dispatcher to claim.
         attempt = task_store.new_attempt(task, owner="test", lease_until=utcnow())
         attempt.session_id = session_id
+        attempt.status = AttemptStatus.COMPLETED.value
+        attempt.lease_owner = attempt.lease_expires_at = None
         db.add(attempt)
+        task.attempt_count = 1
+        task.status = TaskStatus.COMPLETED.value
     await make_worker(ListedLlm([GOOD])).run_due()
     async with world.database.transaction() as db:
         rows = (
