@@ -4,7 +4,7 @@ These pydantic models are the single definition shared by the REST API (validati
 and the runtime (behaviour). Provider choices are discriminated unions on `provider`, so an
 unknown provider name or a bad option is a 422 that names the field.
 
-Why one module of ~530 lines: it is the API's schema for an agent, read in one place; the
+Why one module of ~700 lines: it is the API's schema for an agent, read in one place; the
 vendors' behaviour lives in `voxline.providers` (see `providers/catalog.py`).
 """
 

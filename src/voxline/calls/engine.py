@@ -9,6 +9,10 @@ Everything a call writes goes through the process's `SessionLedger`, so a databa
 delays records (spooled on disk) but loses none. The engine also owns the process's
 heartbeat (crash recovery) and its drain on shutdown: `draining` is set on the first signal,
 new calls are refused, live ones finish or are ended with `server_shutdown`.
+
+Why one module of ~480 lines: a call's whole life from the store's side (load, providers,
+ledger, live registry, recording, drain, abort) is decided here; each of those has its own
+module, and this is where they meet.
 """
 
 from __future__ import annotations

@@ -7,6 +7,9 @@ once answered, and opens the `<Connect><Stream>` media stream as the callee with
 answering machine plays its greeting and a beep, then records until the server hangs up.
 Machine detection follows Twilio: with `AsyncAmd=true` the verdict is POSTed to
 `AsyncAmdStatusCallback` during the call, otherwise it comes with the TwiML fetch.
+
+Why one module of ~420 lines: the callee's side of a simulated call (a person or a
+voicemail machine) reads in one place.
 """
 
 from __future__ import annotations

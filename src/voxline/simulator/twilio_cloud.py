@@ -41,6 +41,9 @@ From a shell, beside `voxline serve` (see docs/outbound-simulator.md):
 
     python -m voxline.simulator.twilio_cloud --port 8900 --server http://127.0.0.1:8000 \\
         --auth-token secret --outcome +15550001111=busy --say "Hello?"
+
+Why one module of ~510 lines: it is Twilio's Calls API as one fake, kept whole so that the
+REST surface and each call's life (callbacks, fetch, stream) read in one place.
 """
 
 from __future__ import annotations
