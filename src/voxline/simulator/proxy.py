@@ -6,14 +6,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
+from voxline.simulator.server_process import free_port, wait_ready
 
-from voxline.simulator.server_process import free_port
+_UP_S = 30.0
+"""How long haproxy may take to answer for its backends."""
 
 
 class ProxyMissing(RuntimeError):
@@ -74,7 +74,7 @@ def running_haproxy(
         process = subprocess.Popen([binary, "-db", "-f", str(config)], stdout=log, stderr=log)
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_up(base_url, process, log_path)
+        wait_ready(base_url, process, log_path, _UP_S, "haproxy")
         yield base_url
     finally:
         process.terminate()
@@ -83,17 +83,3 @@ def running_haproxy(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
-
-
-def _wait_up(base_url: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"haproxy exited:\n{log_path.read_text()[-4000:]}")
-        try:
-            if httpx.get(f"{base_url}/ready", timeout=1.0).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"haproxy did not answer in 30 s (log: {log_path})")

@@ -85,7 +85,7 @@ def running_server(
     with log_path.open("w") as log:
         process = subprocess.Popen([*_VOXLINE, "serve"], env=full_env, stdout=log, stderr=log)
     try:
-        _wait_ready(base_url, process, log_path, startup_timeout)
+        wait_ready(base_url, process, log_path, startup_timeout, "voxline serve")
         yield LocalServer(base_url, api_key, process.pid, full_env, log_path, process)
     finally:
         process.terminate()
@@ -96,17 +96,23 @@ def running_server(
             process.wait(timeout=10)
 
 
-def _wait_ready(
-    base_url: str, process: subprocess.Popen[bytes], log_path: Path, timeout: float
+def wait_ready(
+    base_url: str,
+    process: subprocess.Popen[bytes],
+    log_path: Path,
+    timeout: float,
+    what: str,
 ) -> None:
+    """Wait until `base_url`/ready answers 200; RuntimeError (with the end of `log_path`) if
+    `process` (`what`) exits first or `timeout` passes."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"voxline serve exited early:\n{log_path.read_text()[-4000:]}")
+            raise RuntimeError(f"{what} exited early:\n{log_path.read_text()[-4000:]}")
         try:
             if httpx.get(f"{base_url}/ready", timeout=1.0).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.1)
-    raise RuntimeError(f"voxline serve was not ready in {timeout:.0f} s (log: {log_path})")
+    raise RuntimeError(f"{what} was not ready in {timeout:.0f} s (log: {log_path})")
