@@ -6,6 +6,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 VENV=.venv
 STAMP="$VENV/.voxline-installed"
+# Every extra the server and the test suite use: the tests cover traces (otel) and the
+# recordings' bucket (s3) too, so a clean clone needs them all.
+EXTRAS="local,piper,otel,s3,dev,bench"
 
 find_python() {
     local candidate
@@ -28,13 +31,13 @@ if [[ ! -x "$VENV/bin/python" ]]; then
     "$python" -m venv "$VENV"
 fi
 
-if [[ ! -f "$STAMP" || pyproject.toml -nt "$STAMP" ]]; then
-    echo "bootstrap: installing voxline[local,piper,dev,bench] into $VENV" >&2
+if [[ ! -f "$STAMP" || pyproject.toml -nt "$STAMP" || "$(cat "$STAMP")" != "$EXTRAS" ]]; then
+    echo "bootstrap: installing voxline[$EXTRAS] into $VENV" >&2
     # llama.cpp's native CPU detection builds code that crashes on CPUs reporting AMX:
     # build llama-cpp-python for a fixed AVX2 baseline instead.
     export CMAKE_ARGS="${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON}"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[local,piper,dev,bench]"
-    touch "$STAMP"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[$EXTRAS]"
+    echo "$EXTRAS" >"$STAMP"
 fi
 
 # The recognition set (bench/stt_set: its test and bench/bench_stt.py) speaks with espeak-ng
