@@ -58,16 +58,16 @@ async def dispatcher(
     settings = dispatch_settings(tmp_path, twilio_account_sid=account)
     hooks = httpx.AsyncClient(transport=httpx.MockTransport(lambda _: httpx.Response(204)))
     dispatcher = Dispatcher(settings, database, fake.client(), hooks)
-    await _end_open_tasks(database)
+    await end_open_tasks(database)
     try:
         yield dispatcher
     finally:
         await dispatcher.aclose()
         await hooks.aclose()
-        await _end_open_tasks(database)
+        await end_open_tasks(database)
 
 
-async def _end_open_tasks(database: Database) -> None:
+async def end_open_tasks(database: Database) -> None:
     """The databases are shared by the tests of a run: no test may dial another's tasks."""
     async with database.transaction() as db:
         await db.execute(

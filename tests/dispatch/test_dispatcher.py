@@ -8,9 +8,10 @@ from pathlib import Path
 import httpx
 from sqlalchemy import select, update
 
-from tests.dispatch.conftest import dispatch_settings
+from tests.dispatch.conftest import dispatch_settings, end_open_tasks
 from tests.dispatch.fake_calls import FakeCalls
 from voxline.dispatch.dispatcher import Dispatcher
+from voxline.observability.metrics import REGISTRY
 from voxline.store import tasks as task_store
 from voxline.store.database import Database
 from voxline.store.models import AgentRow, TaskAttemptRow, TaskRow, WebhookOutboxRow, Workspace
@@ -254,9 +255,30 @@ async def test_a_twilio_error_is_retried_with_backoff_without_spending_an_attemp
     assert len(fake.creates) == 1
 
 
-async def test_a_draining_process_claims_no_new_task(
+def _creates(outcome: str) -> float:
+    return REGISTRY.get_sample_value("voxline_dispatch_creates_total", {"outcome": outcome}) or 0
+
+
+async def test_each_creates_outcome_is_counted(
+    database: Database, agent: AgentRow, dispatcher: Dispatcher, fake: FakeCalls
+) -> None:
+    outcomes = ("created", "throttled", "refused", "failed")
+    before = {outcome: _creates(outcome) for outcome in outcomes}
+    await _tasks(database, agent, count=4)
+    fake.errors["+14155560001"] = [(429, 20429, "Too Many Requests")]
+    fake.errors["+14155560002"] = [(400, 21211, "Invalid 'To' Phone Number")]
+    fake.errors["+14155560003"] = [(503, 20503, "Service Unavailable")]
+    await dispatcher.run_once()
+    await dispatcher.wait_for_creates()
+    counted = {outcome: _creates(outcome) - before[outcome] for outcome in outcomes}
+    assert counted == {"created": 1, "throttled": 1, "refused": 1, "failed": 1}
+    assert REGISTRY.get_sample_value("voxline_dispatch_queue_depth") == 0
+
+
+async def test_a_draining_process_claims_no_new_task_and_still_reports_the_queue(
     database: Database, agent: AgentRow, fake: FakeCalls, tmp_path: Path
 ) -> None:
+    await end_open_tasks(database)
     (task_id,) = await _tasks(database, agent)
     draining = asyncio.Event()
     draining.set()
@@ -268,6 +290,8 @@ async def test_a_draining_process_claims_no_new_task(
         assert fake.creates == []
         task, _ = await _task(database, task_id)
         assert task.status == "waiting"
+        assert REGISTRY.get_sample_value("voxline_dispatch_queue_depth") == 1
     finally:
+        await end_open_tasks(database)
         await dispatcher.aclose()
         await hooks.aclose()

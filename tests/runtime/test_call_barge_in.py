@@ -95,6 +95,7 @@ async def test_a_false_interruption_resumes_the_unheard_rest() -> None:
     assert cut.interrupted
     assert resumed.data["kind"] == "resume"
     assert f"{cut.heard_text} {resumed.text}" == LONG_REPLY
+    assert [event.text for event in call.transport.events_of("agent.resumed")] == [resumed.text]
     assert not resumed.interrupted
     assert [item.text for item in call.items("caller")] == ["What are your hours?"]
     assistant = [m.content for m in call.llm.requests[-1].messages if m.role == "assistant"]

@@ -28,6 +28,7 @@ from voxline.config import Settings
 from voxline.dispatch import delivery, machine
 from voxline.dispatch.cancel import hang_up
 from voxline.dispatch.outcomes import apply_status_callback, end_attempt
+from voxline.observability.metrics import DISPATCH_CREATES, DISPATCH_QUEUE
 from voxline.store import dispatch_queue
 from voxline.store import tasks as task_store
 from voxline.store.database import Database
@@ -106,6 +107,7 @@ class Dispatcher:
         if self._twilio is not None:
             await self._reconcile_expired(self._twilio)
             claims = [] if self._draining.is_set() else await self._claim()
+            await self._measure_queue()
             for claim in claims:
                 task = asyncio.create_task(self._create(self._twilio, claim))
                 self._creates.add(task)
@@ -135,6 +137,10 @@ class Dispatcher:
                 in_flight=len(self._creates),
             )
 
+    async def _measure_queue(self) -> None:
+        async with self._database.transaction() as db:
+            DISPATCH_QUEUE.set(await dispatch_queue.count_due(db, utcnow()))
+
     async def _create(self, twilio: TwilioRestClient, claim: Claim) -> None:
         if not await self._await_slot(claim):
             return
@@ -158,14 +164,17 @@ class Dispatcher:
             await self._create_failed(twilio, claim, exc)
             return
         except TimeoutError:
+            DISPATCH_CREATES.labels("failed").inc()
             logger.warning("task %s: Twilio did not answer the create; reconciling", claim.task_id)
             await self._expire_lease(claim)
             await self._reconcile_expired(twilio)
             return
         except Exception:
+            DISPATCH_CREATES.labels("failed").inc()
             logger.exception("task %s: creating its call failed", claim.task_id)
             await self._expire_lease(claim)
             return
+        DISPATCH_CREATES.labels("created").inc()
         if await self._created(claim, info.sid):
             await hang_up(twilio, info.sid)
 
@@ -212,13 +221,16 @@ class Dispatcher:
         self, twilio: TwilioRestClient, claim: Claim, exc: TwilioApiError
     ) -> None:
         if exc.status == 429 or exc.code == _THROTTLED:
+            DISPATCH_CREATES.labels("throttled").inc()
             logger.info("task %s: Twilio throttled the create; retrying later", claim.task_id)
             await self._give_back(claim)
         elif exc.status == 0 or exc.status >= 500:
+            DISPATCH_CREATES.labels("failed").inc()
             logger.warning("task %s: create failed (%s); reconciling", claim.task_id, exc)
             await self._expire_lease(claim)
             await self._reconcile_expired(twilio)
         else:
+            DISPATCH_CREATES.labels("refused").inc()
             logger.warning("task %s: Twilio refused the call: %s", claim.task_id, exc)
             await self._refused(claim, exc)
 

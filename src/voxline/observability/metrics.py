@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from voxline.runtime.events import (
     AgentInterrupted,
+    AgentResumed,
     CallEvent,
     SessionEnded,
     TranscriptBackchannel,
@@ -61,6 +62,12 @@ FIRST_RESPONSE = Histogram(
     buckets=_LATENCY_BUCKETS,
 )
 BARGE_INS = Counter("voxline_barge_ins", "Agent messages the caller cut short.", registry=REGISTRY)
+FALSE_INTERRUPTIONS = Counter(
+    "voxline_false_interruptions",
+    "Interruptions that brought no words (a noise, an acknowledgement): the agent stopped, "
+    "then resumed its message. Also counted in voxline_barge_ins_total.",
+    registry=REGISTRY,
+)
 BACKCHANNELS = Counter(
     "voxline_backchannels",
     "Caller acknowledgements over the agent that did not stop it.",
@@ -90,6 +97,22 @@ WEBHOOK_DELIVERIES = Counter(
     ["outcome"],
     registry=REGISTRY,
 )
+DISPATCH_QUEUE = Gauge(
+    "voxline_dispatch_queue_depth",
+    "Outbound tasks due now and waiting to be dialed, in the shared database (every process "
+    "reports the same queue: aggregate with max, not sum).",
+    registry=REGISTRY,
+)
+DISPATCH_CREATES = Counter(
+    "voxline_dispatch_creates",
+    "Outbound calls this process asked Twilio to create, by outcome: created, throttled "
+    "(retried later), refused (the task failed), failed (reconciled). The dial rate is "
+    'rate(voxline_dispatch_creates_total{outcome="created"}[1m]).',
+    ["outcome"],
+    registry=REGISTRY,
+)
+for _outcome in ("created", "throttled", "refused", "failed"):
+    DISPATCH_CREATES.labels(_outcome)  # exposed at 0 from the start
 LOOP_LAG = Histogram(
     "voxline_event_loop_lag_seconds",
     "How late the event loop woke a sleeping task (sampled when the lag monitor runs).",
@@ -132,6 +155,8 @@ class CallMetrics:
                     TURN_PART.labels(part).observe(value / 1000)
         elif isinstance(event, AgentInterrupted):
             BARGE_INS.inc()
+        elif isinstance(event, AgentResumed):
+            FALSE_INTERRUPTIONS.inc()
         elif isinstance(event, TranscriptBackchannel):
             BACKCHANNELS.inc()
         elif isinstance(event, SessionEnded):

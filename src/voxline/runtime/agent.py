@@ -41,7 +41,7 @@ from voxline.providers.base import (
 from voxline.runtime.backchannels import Backchannels
 from voxline.runtime.caller_input import CallerInput
 from voxline.runtime.context import Conversation
-from voxline.runtime.events import SessionEnded
+from voxline.runtime.events import AgentResumed, SessionEnded
 from voxline.runtime.floor import Floor, Running
 from voxline.runtime.journal import EventObserver, Journal
 from voxline.runtime.line_cache import SHARED_CACHE, LineCache, VoiceLines
@@ -420,6 +420,7 @@ class AgentRuntime:
     async def resume_speaking(self) -> None:
         text = self._floor.take_resume()
         if text:
+            self._journal.emit(AgentResumed(text=text))
             await self._say(text, kind="resume", resumed=True)
 
     # --- idle and time limits ---------------------------------------------------------------

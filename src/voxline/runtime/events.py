@@ -74,6 +74,15 @@ class AgentInterrupted(_Event):
     text: str
 
 
+class AgentResumed(_Event):
+    """An interruption brought no words (a noise, a cough, an acknowledgement that stopped
+    the agent): the agent goes on with `text`, the unheard rest of its message. A false
+    interruption, counted by `voxline_false_interruptions_total`."""
+
+    type: Literal["agent.resumed"] = "agent.resumed"
+    text: str
+
+
 class ToolCalled(_Event):
     type: Literal["tool.call"] = "tool.call"
     id: str
@@ -122,6 +131,7 @@ CallEvent = Annotated[
     | TranscriptBackchannel
     | AgentText
     | AgentInterrupted
+    | AgentResumed
     | ToolCalled
     | ToolResult
     | TurnMetricsEvent

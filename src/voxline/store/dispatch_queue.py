@@ -64,6 +64,16 @@ async def lock_pacing(db: AsyncSession, account: str, now: datetime) -> Dispatch
     return await db.get_one(DispatchPacingRow, account, with_for_update=True)
 
 
+async def count_due(db: AsyncSession, now: datetime) -> int:
+    """How many tasks are due now and waiting to be claimed (the queue's depth)."""
+    count = await db.scalar(
+        select(func.count())
+        .select_from(TaskRow)
+        .where(TaskRow.status == TaskStatus.WAITING.value, TaskRow.next_attempt_at <= now)
+    )
+    return int(count or 0)
+
+
 async def claim_due(
     db: AsyncSession,
     *,
