@@ -10,9 +10,10 @@ targets (first response < 1.5 s, aim 0.3 s; median turn latency < 900 ms), and t
 endpoints: caller lines the server cut into more than one turn while the caller was still
 speaking (each transcript turn is matched to the script line it holds most words of).
 
-`--new-agent` calls an agent created just before the call with a greeting no agent had, so
-the first response shows what a new agent's first call costs (its greeting is synthesized in
-the background from its creation on); without it the agent has the seeded demo's greeting.
+`--new-agent` calls an agent created `--created-before` seconds (default 1) before the call
+with a greeting no agent had, so the first response shows what a new agent's first call costs
+(its greeting is synthesized in the background from its creation on); without it the agent
+has the seeded demo's greeting.
 
 The server is started here (`voxline serve`, models preloaded) unless `--server` is given.
 Run: `.venv/bin/python bench/bench_call.py [--turns 12] [--new-agent] [--server URL --api-key KEY]`.
@@ -249,6 +250,8 @@ async def main(args: argparse.Namespace) -> None:
             update["first_message"] = NEW_AGENT_GREETING.format(desk=10 + time.time_ns() % 90)
         spec = demo_agent_spec().model_copy(update=update)
         agent_id = create_agent(server, spec.model_dump(mode="json", by_alias=True))
+        if args.new_agent:
+            await asyncio.sleep(args.created_before)
         print(f"calling agent {agent_id} with {len(lines)} caller turns ...", flush=True)
         policy = ListeningPolicy(silence_ms=args.silence_ms, answer_timeout_s=30.0)
         report = await _call(server, agent_id, lines, policy, args.save_wav)
@@ -262,6 +265,7 @@ async def main(args: argparse.Namespace) -> None:
         "machine": machine(),
         "agent": "embedded defaults: whisper tiny.en, llama.cpp gemma3-270m, piper joe, silero",
         "new_agent": args.new_agent,
+        "created_before_s": args.created_before if args.new_agent else None,
         "server": "external" if args.server else "local subprocess",
         "greeting": " ".join(item.text for item in report.turns[0].agent_items),
         "summary": summary,
@@ -284,6 +288,12 @@ if __name__ == "__main__":
     parser.add_argument("--save-wav", type=Path, help="write the call as a stereo WAV")
     parser.add_argument(
         "--new-agent", action="store_true", help="call an agent with a greeting of its own"
+    )
+    parser.add_argument(
+        "--created-before",
+        type=float,
+        default=1.0,
+        help="seconds between the new agent's creation and its call (with --new-agent)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "call.json")
     parsed = parser.parse_args()

@@ -511,3 +511,31 @@ def test_the_talk_page_is_a_view_of_the_console(page: Page, server: RunningServe
     expect(frame.locator("#agent")).to_have_value(agent_id, timeout=10_000)
     expect(frame.locator("#start")).to_be_enabled()
     _screenshot(page, "talk")
+
+
+def test_a_view_that_loads_after_the_user_moved_on_changes_nothing(
+    page: Page, server: RunningServer
+) -> None:
+    agent_id = _create_agent(server, name="Patient receptionist")
+    held: list[Route] = []
+
+    def hold(route: Route) -> None:  # the outbound view waits for its tasks
+        held.append(route)
+
+    page.route("**/v1/tasks**", hold)
+    try:
+        page.goto(f"{server.base_url}/console#/outbound")
+        for _ in range(100):
+            if held:
+                break
+            page.wait_for_timeout(50)
+        assert held, "the outbound view never asked for its tasks"
+        page.evaluate(f"location.hash = '#/talk/{agent_id}'")
+        expect(page.get_by_role("heading", name="Talk to an agent")).to_be_visible()
+        for route in held:
+            route.continue_()
+        page.wait_for_timeout(500)  # the outbound view's answers arrive, and are dropped
+        expect(page.get_by_role("heading", name="Talk to an agent")).to_be_visible()
+        expect(page.get_by_role("heading", name="Outbound")).to_have_count(0)
+    finally:
+        page.unroute("**/v1/tasks**")

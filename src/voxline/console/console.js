@@ -20,6 +20,7 @@ const LATENCY_PARTS = [
 const $ = (id) => document.getElementById(id);
 const view = $("view");
 let cleanup = []; // what the current view must stop when the user leaves it
+let routeGeneration = 0; // counts route() runs: a view begun by an earlier one is stale
 let agentNames = new Map();
 
 // --- small DOM helpers -------------------------------------------------------------------
@@ -39,7 +40,10 @@ function h(tag, attributes = {}, ...children) {
   return element;
 }
 
-function show(...children) {
+// A view shows and keeps things running only while its route is current: one that finishes
+// loading after the user moved on (or after a newer route() of the same page) changes nothing.
+function show(visit, ...children) {
+  if (!current(visit)) return;
   view.replaceChildren(...children.filter((child) => child !== null && child !== undefined));
 }
 
@@ -144,6 +148,16 @@ $("sign-out").addEventListener("click", () => signOut());
 
 // --- routing -------------------------------------------------------------------------------
 
+function current(visit) {
+  return visit.generation === routeGeneration;
+}
+
+// Stop what a view started when the user leaves it, or at once if they already have.
+function keep(visit, stop) {
+  if (current(visit)) cleanup.push(stop);
+  else stop();
+}
+
 function stopView() {
   for (const stop of cleanup) stop();
   cleanup = [];
@@ -164,11 +178,12 @@ async function route() {
   }
   const views = { agents: agentsView, calls: callsView, live: liveView, outbound: outboundView, talk: talkView };
   const render = views[name] || callsView;
+  const visit = { generation: ++routeGeneration };
   try {
-    await render(id ? decodeURIComponent(id) : undefined, extra);
+    await render(visit, id ? decodeURIComponent(id) : undefined, extra);
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) return;
-    show(h("h1", {}, "Something went wrong"), h("p", { class: "error", role: "alert" }, error.message));
+    show(visit, h("h1", {}, "Something went wrong"), h("p", { class: "error", role: "alert" }, error.message));
   }
 }
 
@@ -176,9 +191,9 @@ window.addEventListener("hashchange", route);
 
 // --- agents --------------------------------------------------------------------------------
 
-async function agentsView(id) {
-  if (id === "new") return agentEditor(null);
-  if (id) return agentEditor(await api(`/v1/agents/${encodeURIComponent(id)}`));
+async function agentsView(visit, id) {
+  if (id === "new") return agentEditor(visit, null);
+  if (id) return agentEditor(visit, await api(`/v1/agents/${encodeURIComponent(id)}`));
   const agents = await loadAgentNames();
   const rows = agents.map((agent) =>
     h(
@@ -198,6 +213,7 @@ async function agentsView(id) {
     ),
   );
   show(
+    visit,
     h("div", { class: "row" }, h("h1", {}, "Agents"), h("a", { href: "#/agents/new", class: "button" }, "New agent")),
     agents.length
       ? h(
@@ -231,7 +247,7 @@ const NEW_AGENT = {
 const IDENTITY_FIELDS = new Set(["id", "workspaceId", "createdAt", "updatedAt"]);
 const LONG_TEXT = new Set(["systemPrompt"]);
 
-function agentEditor(agent) {
+function agentEditor(visit, agent) {
   const spec = agent ? Object.fromEntries(Object.entries(agent).filter(([key]) => !IDENTITY_FIELDS.has(key))) : NEW_AGENT;
   const summary = h("p", { class: "error", role: "alert", id: "form-error" });
   const form = h("form", { id: "agent-form", novalidate: true }, fieldsFor(spec, ""));
@@ -274,7 +290,7 @@ function agentEditor(agent) {
       save.disabled = false;
     }
   });
-  show(h("h1", {}, agent ? `Agent: ${agent.name}` : "New agent"), agent ? h("p", { class: "muted" }, agent.id) : null, form);
+  show(visit, h("h1", {}, agent ? `Agent: ${agent.name}` : "New agent"), agent ? h("p", { class: "muted" }, agent.id) : null, form);
 }
 
 const LABELS = {
@@ -399,8 +415,8 @@ function showFieldError(form, param, message) {
 let pendingCallFilter = null;
 let callFilter = {};
 
-async function callsView(id) {
-  if (id) return callView(id);
+async function callsView(visit, id) {
+  if (id) return callView(visit, id);
   await loadAgentNames();
   if (pendingCallFilter) {
     callFilter = pendingCallFilter;
@@ -442,7 +458,7 @@ async function callsView(id) {
     cursors.splice(1);
     load();
   });
-  show(h("h1", {}, "Calls"), filters, table, pager);
+  show(visit, h("h1", {}, "Calls"), filters, table, pager);
   await load();
 }
 
@@ -477,13 +493,14 @@ function callTable(sessions) {
   );
 }
 
-async function callView(id) {
+async function callView(visit, id) {
   const [session] = await Promise.all([api(`/v1/sessions/${encodeURIComponent(id)}`), loadAgentNames()]);
   const transcript = h("ol", { class: "transcript", id: "transcript", "aria-label": "Transcript" });
   renderTranscript(transcript, session.transcript);
   const player = h("div", { id: "recording" }, h("p", { class: "muted" }, "Loading the recording…"));
   const outbound = session.direction === "outbound" ? h("div", { id: "outbound-task" }) : null;
   show(
+    visit,
     h("p", {}, h("a", { href: "#/calls" }, "← All calls")),
     h("h1", {}, `Call ${session.id}`),
     h(
@@ -501,7 +518,7 @@ async function callView(id) {
     h("div", { class: "actions" }, h("button", { type: "button", class: "danger", onclick: () => deleteCall(session) }, "Delete this call")),
   );
   if (outbound) showTask(outbound, session.id);
-  const audio = await loadRecording(player, session.id);
+  const audio = await loadRecording(visit, player, session.id);
   if (audio) followPlayback(audio, transcript);
 }
 
@@ -553,7 +570,7 @@ async function deleteCall(session) {
 
 // The recording is fetched with the API key (an <audio src> cannot send it) and played
 // from memory, where seeking is instant.
-async function loadRecording(container, sessionId) {
+async function loadRecording(visit, container, sessionId) {
   let response;
   try {
     response = await api(`/v1/sessions/${sessionId}/recording`, { raw: true });
@@ -562,7 +579,7 @@ async function loadRecording(container, sessionId) {
     return null;
   }
   const url = URL.createObjectURL(await response.blob());
-  cleanup.push(() => URL.revokeObjectURL(url));
+  keep(visit, () => URL.revokeObjectURL(url));
   const audio = h("audio", { controls: true, preload: "metadata", src: url, id: "recording-audio", "aria-label": "Call recording" });
   container.replaceChildren(
     audio,
@@ -648,12 +665,12 @@ function latencyBars(metrics) {
 
 // --- live ------------------------------------------------------------------------------------
 
-async function liveView(id) {
+async function liveView(visit, id) {
   await loadAgentNames();
   const list = h("div", { id: "live-list" });
   const detail = h("section", { class: "panel", id: "live-call", hidden: !id });
   const status = h("p", { id: "live-status", class: "muted" });
-  show(h("h1", {}, "Live calls"), status, list, detail);
+  show(visit, h("h1", {}, "Live calls"), status, list, detail);
   const refresh = async () => {
     const page = await api("/v1/sessions?status=in_progress&limit=50");
     list.replaceChildren(
@@ -685,17 +702,18 @@ async function liveView(id) {
   const workspaceStream = await openEvents("/v1/events", () => refresh().catch(() => {}));
   if (workspaceStream) {
     status.textContent = "Calls appear and leave as they start and end.";
-    cleanup.push(workspaceStream);
+    keep(visit, workspaceStream);
   } else {
     status.textContent = "Live events are not available on this server: the list refreshes every 2 seconds.";
     const timer = setInterval(() => refresh().catch(() => {}), LIVE_REFRESH_MS);
-    cleanup.push(() => clearInterval(timer));
+    keep(visit, () => clearInterval(timer));
   }
-  if (id) await watchCall(detail, id);
+  if (id) await watchCall(visit, detail, id);
 }
 
-async function watchCall(container, id) {
+async function watchCall(visit, container, id) {
   const session = await api(`/v1/sessions/${encodeURIComponent(id)}`);
+  if (!current(visit)) return;
   const transcript = h("ol", { class: "transcript", id: "live-transcript", "aria-label": "Live transcript" });
   const partial = h("p", { class: "partial", id: "live-partial" });
   const note = h("p", { class: "muted", id: "live-note" });
@@ -713,14 +731,14 @@ async function watchCall(container, id) {
   );
   renderTranscript(transcript, session.transcript);
   listen.addEventListener("click", () => toggleListen(listen, session.id));
-  cleanup.push(() => stopListening());
+  keep(visit, () => stopListening());
 
   const ended = (status) => state.replaceChildren(h("span", { class: `status ${status}` }, status.replace("_", " ")));
   const stored = session.transcript.at(-1);
   const live = new LiveTranscript(transcript, partial, ended, stored ? stored.atMs : -1);
   const stream = await openEvents(`/v1/sessions/${encodeURIComponent(id)}/events`, (event) => live.apply(event));
   if (stream) {
-    cleanup.push(stream);
+    keep(visit, stream);
     return;
   }
   note.textContent = "Live events are not available on this server: the transcript is read again every second instead.";
@@ -735,7 +753,7 @@ async function watchCall(container, id) {
       clearInterval(timer);
     }
   }, TRANSCRIPT_POLL_MS);
-  cleanup.push(() => clearInterval(timer));
+  keep(visit, () => clearInterval(timer));
 }
 
 // A call's typed events (the live events of GET /v1/sessions/{id}/events) as transcript lines.
@@ -941,13 +959,13 @@ async function playPcm(response, context, signal) {
 
 // --- outbound ----------------------------------------------------------------------------------
 
-async function outboundView() {
+async function outboundView(visit) {
   let page;
   try {
     page = await api("/v1/tasks?limit=50");
   } catch (error) {
     if (error.status !== 404) throw error;
-    show(h("h1", {}, "Outbound"), notice("Outbound calls are not available on this server: it has no tasks API (/v1/tasks)."));
+    show(visit, h("h1", {}, "Outbound"), notice("Outbound calls are not available on this server: it has no tasks API (/v1/tasks)."));
     return;
   }
   await loadAgentNames();
@@ -960,6 +978,7 @@ async function outboundView() {
     batches = await Promise.all(batchIds.map((id) => api(`/v1/batches/${id}`).catch(() => null)));
   }
   show(
+    visit,
     h("h1", {}, "Outbound"),
     h("h2", {}, "Batches"),
     batches.filter(Boolean).length
@@ -1029,9 +1048,9 @@ async function cancel(path) {
 
 // --- talk ----------------------------------------------------------------------------------------
 
-async function talkView(id) {
+async function talkView(visit, id) {
   const src = id ? `/talk?agent=${encodeURIComponent(id)}` : "/talk";
-  show(h("h1", {}, "Talk to an agent"), h("iframe", { class: "talk", src, title: "Talk to an agent", allow: "microphone" }));
+  show(visit, h("h1", {}, "Talk to an agent"), h("iframe", { class: "talk", src, title: "Talk to an agent", allow: "microphone" }));
 }
 
 // --- start -----------------------------------------------------------------------------------------
