@@ -41,6 +41,7 @@ from harness import (
     RESULTS_DIR,
     Server,
     create_agent,
+    describe_machine,
     distribution,
     fmt,
     local_server,
@@ -241,6 +242,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
 
 async def main(args: argparse.Namespace) -> None:
+    print(describe_machine(), flush=True)
     texts = (CALLER_LINES * (args.turns // len(CALLER_LINES) + 1))[: args.turns]
     lines = [CallerLine(text, synthesize_caller_speech(text)) for text in texts]
     with _server(args) as server:
@@ -249,6 +251,9 @@ async def main(args: argparse.Namespace) -> None:
             # A greeting of this run's own: nothing of it can be cached before the agent exists.
             update["first_message"] = NEW_AGENT_GREETING.format(desk=10 + time.time_ns() % 90)
         spec = demo_agent_spec().model_copy(update=update)
+        if args.encoder_window_s is not None:
+            stt = spec.stt.model_copy(update={"encoder_window_s": args.encoder_window_s})
+            spec = spec.model_copy(update={"stt": stt})
         agent_id = create_agent(server, spec.model_dump(mode="json", by_alias=True))
         if args.new_agent:
             await asyncio.sleep(args.created_before)
@@ -266,6 +271,7 @@ async def main(args: argparse.Namespace) -> None:
         "agent": "embedded defaults: whisper tiny.en, llama.cpp gemma3-270m, piper joe, silero",
         "new_agent": args.new_agent,
         "created_before_s": args.created_before if args.new_agent else None,
+        "encoder_window_s": spec.stt.encoder_window_s,
         "server": "external" if args.server else "local subprocess",
         "greeting": " ".join(item.text for item in report.turns[0].agent_items),
         "summary": summary,
@@ -294,6 +300,11 @@ if __name__ == "__main__":
         type=float,
         default=1.0,
         help="seconds between the new agent's creation and its call (with --new-agent)",
+    )
+    parser.add_argument(
+        "--encoder-window-s",
+        type=int,
+        help="the agent's Whisper encoderWindowS (default: the spec's default)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS_DIR / "call.json")
     parsed = parser.parse_args()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +33,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import distribution, fmt, machine
+from bench.harness import describe_machine, distribution, fmt
 from tests.e2e.cloud import CloudThread, running_cloud
 
 from voxline.simulator.server_process import LocalServer, running_server
@@ -62,21 +61,6 @@ class Result:
     latency_ms: dict[str, float | int | None]
     tasks_per_s: float
     dialed: int
-
-
-def cpu_flags() -> str:
-    """The CPU model and its AVX2 / AVX-512 support, from `lscpu`."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return f"{machine()['cpu']} (lscpu unavailable)"
-    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
-    model = fields.get("Model name", "?").strip()
-    flags = set(fields.get("Flags", "").split())
-    avx512 = sorted(flag for flag in flags if flag.startswith("avx512"))
-    return (
-        f"{model}; avx2: {'yes' if 'avx2' in flags else 'no'}; avx512: {' '.join(avx512) or 'no'}"
-    )
 
 
 async def _admin(statement: str) -> None:
@@ -197,7 +181,7 @@ def main() -> int:
             for processes in ((1,) if backend == "sqlite" else (1, 2))
             for cps in args.cps
         ]
-    print(f"CPU: {cpu_flags()}; {machine()['cpus']} CPUs; Python {machine()['python']}")
+    print(describe_machine())
     print("| database | processes | CPS | tasks | due -> create p50 (ms) | p99 (ms) | tasks/s |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for case in cases:

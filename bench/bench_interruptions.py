@@ -33,7 +33,16 @@ import httpx
 import numpy as np
 import soxr
 
-from harness import RESULTS_DIR, Server, create_agent, fmt, local_server, machine, percentile
+from harness import (
+    RESULTS_DIR,
+    Server,
+    create_agent,
+    describe_machine,
+    fmt,
+    local_server,
+    machine,
+    percentile,
+)
 from voxline.audio.pcm import Pcm16
 from voxline.simulator.dial import dial_with_api_key
 from voxline.simulator.sessions import SessionsApi
@@ -237,19 +246,13 @@ def summarize(results: list[Result]) -> dict[str, Any]:
     }
 
 
-def _cpu_flags() -> str:
-    flags = Path("/proc/cpuinfo").read_text().split("flags", 1)[-1].split("\n", 1)[0]
-    wanted = [f for f in flags.split() if f in ("avx2", "avx512f", "avx512bw", "avx512_vnni")]
-    return " ".join(wanted) or "no avx2/avx512"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=20, help="trials of each kind")
     parser.add_argument("--no-backchannels", action="store_true")
     args = parser.parse_args()
     info = machine()
-    print(f"CPU: {info['cpu']} ({info['cpus']} cores), flags: {_cpu_flags()}", flush=True)
+    print(describe_machine(info), flush=True)
     chosen = trials(args.trials)
     spec: dict[str, Any] = {
         "name": "interruptions bench",
@@ -298,7 +301,7 @@ def main() -> None:
         json.dumps(
             {
                 "measured_at": datetime.datetime.now(datetime.UTC).isoformat(),
-                "machine": {**info, "flags": _cpu_flags()},
+                "machine": info,
                 "summary": summary,
                 "trials": [r.__dict__ for r in results],
             },

@@ -58,6 +58,7 @@ from harness import (
     RESULTS_DIR,
     Server,
     create_agent,
+    describe_machine,
     distribution,
     fmt,
     local_server,
@@ -600,6 +601,7 @@ def _plot(levels: list[dict[str, Any]], path: Path) -> None:
 
 
 def main(args: argparse.Namespace) -> None:
+    print(describe_machine(), flush=True)
     lines = [(text, trim_to_voiced(synthesize_caller_speech(text))) for text in CALLER_LINES]
     lines = lines[: max(1, args.turns)]
     args.out_dir.mkdir(parents=True, exist_ok=True)

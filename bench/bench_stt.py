@@ -14,9 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -24,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.harness import describe_machine, machine
 from bench.stt_set.recognition_set import (
     CONDITIONS,
     DEFAULT_CACHE_DIR,
@@ -44,26 +43,6 @@ APPROACHES = {
     "window-10s": WhisperStt(encoder_window_s=10),
     "window-5s": WhisperStt(encoder_window_s=5),
 }
-
-
-def cpu_description() -> str:
-    """The CPU model and which of avx2 / avx512f it has (from lscpu, else /proc/cpuinfo)."""
-    try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    model, flags = platform.processor() or "unknown", set[str]()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip() in ("Model name", "model name"):
-            model = value.strip()
-        elif key.strip() in ("Flags", "flags"):
-            flags = set(value.split())
-    avx512 = sorted(flag for flag in flags if flag.startswith("avx512"))
-    return (
-        f"CPU: {model}; avx2: {'yes' if 'avx2' in flags else 'no'}; "
-        f"avx512: {' '.join(avx512) if avx512 else 'no'}"
-    )
 
 
 async def _finalize(stt: WhisperSpeechToText, sample: Sample) -> tuple[str, float]:
@@ -108,7 +87,7 @@ async def main() -> None:
     parser.add_argument("--show-errors", action="store_true", help="print every misrecognition")
     args = parser.parse_args()
 
-    print(cpu_description())
+    print(describe_machine())
     utterances = load_utterances()[args.offset :: args.every]
     samples = build_set(utterances, args.voices, args.conditions, args.cache_dir)
     print(
@@ -153,7 +132,7 @@ async def main() -> None:
                 if word_error_rate([sample.utterance.text], [text]) > 0:
                     print(f"  {sample.voice}/{sample.condition}: {sample.utterance.text} | {text}")
     if args.json:
-        figures = {"cpu": cpu_description(), "approaches": summary}
+        figures = {"machine": machine(), "approaches": summary}
         args.json.write_text(json.dumps(figures, indent=2))
 
 

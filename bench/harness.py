@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -98,15 +99,42 @@ def distribution(values: Sequence[float]) -> dict[str, float | int | None]:
 
 
 def machine() -> dict[str, Any]:
-    """What the figures were measured on."""
-    model = platform.processor()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    return {"cpus": os.cpu_count(), "cpu": model, "python": platform.python_version()}
+    """What the figures were measured on: the CPU model and its AVX2 / AVX-512 flags (from
+    lscpu, else /proc/cpuinfo), cores, Python, and the instruction set CTranslate2 (Whisper)
+    was forced to with `CT2_FORCE_CPU_ISA`, if it was."""
+    try:
+        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        cpuinfo = Path("/proc/cpuinfo")
+        text = cpuinfo.read_text() if cpuinfo.exists() else ""
+    model, flags = platform.processor() or "unknown", set[str]()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("Model name", "model name"):
+            model = value.strip()
+        elif key.strip() in ("Flags", "flags"):
+            flags = set(value.split())
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": model,
+        "avx2": "avx2" in flags,
+        "avx512": sorted(flag for flag in flags if flag.startswith("avx512")),
+        "ct2_forced_isa": os.environ.get("CT2_FORCE_CPU_ISA"),
+        "python": platform.python_version(),
+    }
+
+
+def describe_machine(info: Mapping[str, Any] | None = None) -> str:
+    """One line for a benchmark's first output: `machine()` as people read it."""
+    info = info if info is not None else machine()
+    line = (
+        f"CPU: {info['cpu']}; avx2: {'yes' if info['avx2'] else 'no'}; "
+        f"avx512: {' '.join(info['avx512']) or 'no'}; {info['cpus']} CPUs; "
+        f"Python {info['python']}"
+    )
+    if info["ct2_forced_isa"]:
+        line += f"; Whisper (CTranslate2) forced to {info['ct2_forced_isa']}"
+    return line
 
 
 def fmt(value: float | int | None, digits: int = 0) -> str:
