@@ -48,6 +48,7 @@ from harness import (
     machine,
     percentile,
 )
+from voxline.agent_spec import WhisperStt
 from voxline.runtime.recording import TurnMetrics
 from voxline.simulator.conversation import CallerLine, ListeningPolicy, converse
 from voxline.simulator.dial import dial_with_api_key
@@ -251,7 +252,7 @@ async def main(args: argparse.Namespace) -> None:
             # A greeting of this run's own: nothing of it can be cached before the agent exists.
             update["first_message"] = NEW_AGENT_GREETING.format(desk=10 + time.time_ns() % 90)
         spec = demo_agent_spec().model_copy(update=update)
-        if args.encoder_window_s is not None:
+        if args.encoder_window_s is not None and isinstance(spec.stt, WhisperStt):
             stt = spec.stt.model_copy(update={"encoder_window_s": args.encoder_window_s})
             spec = spec.model_copy(update={"stt": stt})
         agent_id = create_agent(server, spec.model_dump(mode="json", by_alias=True))
@@ -271,7 +272,7 @@ async def main(args: argparse.Namespace) -> None:
         "agent": "embedded defaults: whisper tiny.en, llama.cpp gemma3-270m, piper joe, silero",
         "new_agent": args.new_agent,
         "created_before_s": args.created_before if args.new_agent else None,
-        "encoder_window_s": spec.stt.encoder_window_s,
+        "encoder_window_s": getattr(spec.stt, "encoder_window_s", None),
         "server": "external" if args.server else "local subprocess",
         "greeting": " ".join(item.text for item in report.turns[0].agent_items),
         "summary": summary,

@@ -262,7 +262,7 @@ def _creates(outcome: str) -> float:
 async def test_each_creates_outcome_is_counted(
     database: Database, agent: AgentRow, dispatcher: Dispatcher, fake: FakeCalls
 ) -> None:
-    outcomes = ("created", "throttled", "refused", "failed")
+    outcomes = ("created", "throttled", "refused", "failed", "timed_out")
     before = {outcome: _creates(outcome) for outcome in outcomes}
     await _tasks(database, agent, count=4)
     fake.errors["+14155560001"] = [(429, 20429, "Too Many Requests")]
@@ -271,7 +271,7 @@ async def test_each_creates_outcome_is_counted(
     await dispatcher.run_once()
     await dispatcher.wait_for_creates()
     counted = {outcome: _creates(outcome) - before[outcome] for outcome in outcomes}
-    assert counted == {"created": 1, "throttled": 1, "refused": 1, "failed": 1}
+    assert counted == {"created": 1, "throttled": 1, "refused": 1, "failed": 1, "timed_out": 0}
     assert REGISTRY.get_sample_value("voxline_dispatch_queue_depth") == 0
 
 

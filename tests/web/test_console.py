@@ -517,6 +517,8 @@ def test_a_view_that_loads_after_the_user_moved_on_changes_nothing(
     page: Page, server: RunningServer
 ) -> None:
     agent_id = _create_agent(server, name="Patient receptionist")
+    page.goto(f"{server.base_url}/console#/calls")
+    expect(page.get_by_role("heading", name="Calls")).to_be_visible()
     held: list[Route] = []
 
     def hold(route: Route) -> None:  # the outbound view waits for its tasks
@@ -524,18 +526,19 @@ def test_a_view_that_loads_after_the_user_moved_on_changes_nothing(
 
     page.route("**/v1/tasks**", hold)
     try:
-        page.goto(f"{server.base_url}/console#/outbound")
+        page.evaluate("location.hash = '#/outbound'")
         for _ in range(100):
             if held:
                 break
             page.wait_for_timeout(50)
         assert held, "the outbound view never asked for its tasks"
         page.evaluate(f"location.hash = '#/talk/{agent_id}'")
-        expect(page.get_by_role("heading", name="Talk to an agent")).to_be_visible()
-        for route in held:
-            route.continue_()
-        page.wait_for_timeout(500)  # the outbound view's answers arrive, and are dropped
-        expect(page.get_by_role("heading", name="Talk to an agent")).to_be_visible()
+        expect(page.locator("iframe.talk")).to_have_attribute("src", f"/talk?agent={agent_id}")
+        with page.expect_response("**/v1/batches**"):
+            for route in held:
+                route.continue_()
+        page.wait_for_timeout(300)  # the outbound view's last answer is read, and dropped
+        expect(page.locator("iframe.talk")).to_have_attribute("src", f"/talk?agent={agent_id}")
         expect(page.get_by_role("heading", name="Outbound")).to_have_count(0)
     finally:
         page.unroute("**/v1/tasks**")

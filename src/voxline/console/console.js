@@ -159,6 +159,7 @@ function keep(visit, stop) {
 }
 
 function stopView() {
+  routeGeneration += 1; // the view still loading, if any, is stale now (signing out too)
   for (const stop of cleanup) stop();
   cleanup = [];
 }
@@ -495,6 +496,7 @@ function callTable(sessions) {
 
 async function callView(visit, id) {
   const [session] = await Promise.all([api(`/v1/sessions/${encodeURIComponent(id)}`), loadAgentNames()]);
+  if (!current(visit)) return;
   const transcript = h("ol", { class: "transcript", id: "transcript", "aria-label": "Transcript" });
   renderTranscript(transcript, session.transcript);
   const player = h("div", { id: "recording" }, h("p", { class: "muted" }, "Loading the recording…"));
@@ -667,6 +669,7 @@ function latencyBars(metrics) {
 
 async function liveView(visit, id) {
   await loadAgentNames();
+  if (!current(visit)) return;
   const list = h("div", { id: "live-list" });
   const detail = h("section", { class: "panel", id: "live-call", hidden: !id });
   const status = h("p", { id: "live-status", class: "muted" });

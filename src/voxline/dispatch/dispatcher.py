@@ -107,7 +107,6 @@ class Dispatcher:
         if self._twilio is not None:
             await self._reconcile_expired(self._twilio)
             claims = [] if self._draining.is_set() else await self._claim()
-            await self._measure_queue()
             for claim in claims:
                 task = asyncio.create_task(self._create(self._twilio, claim))
                 self._creates.add(task)
@@ -115,6 +114,7 @@ class Dispatcher:
             await self._check_stale(self._twilio)
         await machine.apply_pending(self._database, self._live, self._twilio)
         await delivery.deliver_due(self._database, self._http)
+        await self._measure_queue()
         return claims
 
     async def wait_for_creates(self) -> None:
@@ -138,8 +138,12 @@ class Dispatcher:
             )
 
     async def _measure_queue(self) -> None:
-        async with self._database.transaction() as db:
-            DISPATCH_QUEUE.set(await dispatch_queue.count_due(db, utcnow()))
+        """Last in a round, so that a failing count can never hold back a call."""
+        try:
+            async with self._database.transaction() as db:
+                DISPATCH_QUEUE.set(await dispatch_queue.count_due(db, utcnow()))
+        except Exception as exc:
+            logger.debug("could not measure the dispatch queue: %s", exc)
 
     async def _create(self, twilio: TwilioRestClient, claim: Claim) -> None:
         if not await self._await_slot(claim):
@@ -164,7 +168,7 @@ class Dispatcher:
             await self._create_failed(twilio, claim, exc)
             return
         except TimeoutError:
-            DISPATCH_CREATES.labels("failed").inc()
+            DISPATCH_CREATES.labels("timed_out").inc()
             logger.warning("task %s: Twilio did not answer the create; reconciling", claim.task_id)
             await self._expire_lease(claim)
             await self._reconcile_expired(twilio)

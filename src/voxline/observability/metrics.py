@@ -65,7 +65,8 @@ BARGE_INS = Counter("voxline_barge_ins", "Agent messages the caller cut short.",
 FALSE_INTERRUPTIONS = Counter(
     "voxline_false_interruptions",
     "Interruptions that brought no words (a noise, an acknowledgement): the agent stopped, "
-    "then resumed its message. Also counted in voxline_barge_ins_total.",
+    "then resumed the unheard rest of its message (turnTaking.interruptions."
+    "resumeAfterFalseInterruption, on by default). Also counted in voxline_barge_ins_total.",
     registry=REGISTRY,
 )
 BACKCHANNELS = Counter(
@@ -106,12 +107,14 @@ DISPATCH_QUEUE = Gauge(
 DISPATCH_CREATES = Counter(
     "voxline_dispatch_creates",
     "Outbound calls this process asked Twilio to create, by outcome: created, throttled "
-    "(retried later), refused (the task failed), failed (reconciled). The dial rate is "
+    "(retried later), refused (the task failed), failed (an error or 5xx), timed_out (no "
+    "answer in time: reconciled against Twilio's calls, it may have been placed). The dial "
+    "rate is "
     'rate(voxline_dispatch_creates_total{outcome="created"}[1m]).',
     ["outcome"],
     registry=REGISTRY,
 )
-for _outcome in ("created", "throttled", "refused", "failed"):
+for _outcome in ("created", "throttled", "refused", "failed", "timed_out"):
     DISPATCH_CREATES.labels(_outcome)  # exposed at 0 from the start
 LOOP_LAG = Histogram(
     "voxline_event_loop_lag_seconds",
