@@ -35,6 +35,11 @@ def test_ordinary_unpunctuated_speech_gets_the_default(text: str) -> None:
     assert endpoint_ms(text, TT) == 500
 
 
+@pytest.mark.parametrize("text", ["Can I bring my daughter to?", "Is that for the?"])
+def test_a_question_mark_ends_the_turn_whatever_word_precedes_it(text: str) -> None:
+    assert endpoint_ms(text, TT) == 250
+
+
 def test_a_counted_answer_with_a_period_is_complete() -> None:
     assert endpoint_ms("A table for 2.", TT) == 250
 

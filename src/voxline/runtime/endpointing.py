@@ -1,9 +1,9 @@
 """How long a silence ends the caller's turn, judged from what they have said so far.
 
-A clearly complete utterance ("Yes.", "What time do you open?") ends after the short
-`min_end_of_turn_silence_ms`; one that trails off ("I'd like to book a table and", "um",
-a phone number being dictated) waits `max_end_of_turn_silence_ms`; anything else waits
-`end_of_turn_silence_ms`.
+A clearly complete utterance ("Yes.", "What time do you open?", any question the recognizer
+punctuated as one) ends after the short `min_end_of_turn_silence_ms`; one that trails off
+("I'd like to book a table and", "um", a phone number being dictated) waits
+`max_end_of_turn_silence_ms`; anything else waits `end_of_turn_silence_ms`.
 """
 
 from __future__ import annotations
@@ -58,6 +58,10 @@ def endpoint_ms(transcript: str | None, turn_taking: TurnTaking) -> int:
 def _trails_off(text: str, words: list[str]) -> bool:
     if text.endswith(_TRAILING_PUNCTUATION):
         return True
+    if text.endswith("?"):
+        # The recognizer heard a question end; a trailing word before it is a mishearing
+        # ("Can I bring my daughter to?" for "too"), not a sentence left open.
+        return False
     # Recognizers often end every segment with a period, so the last word decides first.
     if words[-1] in _TRAILING_WORDS:
         return True
