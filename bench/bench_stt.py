@@ -41,6 +41,7 @@ from voxline.providers.stt.whisper import SAMPLE_RATE, WhisperSpeechToText
 APPROACHES = {
     "padded-30s": WhisperStt(),
     "window-10s": WhisperStt(encoder_window_s=10),
+    "window-15s": WhisperStt(encoder_window_s=15),
     "window-5s": WhisperStt(encoder_window_s=5),
 }
 
