@@ -43,6 +43,8 @@ APPROACHES = {
     "window-10s": WhisperStt(encoder_window_s=10),
     "window-15s": WhisperStt(encoder_window_s=15),
     "window-5s": WhisperStt(encoder_window_s=5),
+    "window-10s-beam3": WhisperStt(encoder_window_s=10, beam_size=3),
+    "window-10s-beam5": WhisperStt(encoder_window_s=10, beam_size=5),
 }
 
 

@@ -107,14 +107,22 @@ class WhisperStt(_Spec):
         description="'tiny.en' (bundled) or a path to a CTranslate2 Whisper model directory.",
     )
     compute_type: Literal["int8", "int8_float32", "float32"] = "int8"
-    beam_size: int = Field(default=1, ge=1, le=5)
+    beam_size: int = Field(
+        default=3,
+        ge=1,
+        le=5,
+        description=(
+            "Beams of the decode in the encoder window (a decode redone in 30 s is greedy, "
+            "unless encoderWindowS is 30)."
+        ),
+    )
     encoder_window_s: int = Field(
-        default=30,
+        default=10,
         ge=5,
         le=30,
         description=(
-            "Seconds of audio the encoder reads per utterance: Whisper's own 30, or fewer to "
-            "transcribe faster (a decode that loops falls back to 30)."
+            "Seconds of audio the encoder reads per utterance: fewer than Whisper's own 30 "
+            "transcribe faster; a decode that loops or is not confident is redone in 30 s."
         ),
     )
     finalize_timeout_ms: int = Field(

@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pytest
-import soxr
 
-from voxline.agent_spec import PiperTts, WhisperStt
+from tests.helpers.speech import synthesize_speech
+from voxline.agent_spec import WhisperStt
 from voxline.audio.pcm import Pcm16
 from voxline.providers.base import (
     ProviderError,
@@ -17,7 +17,6 @@ from voxline.providers.base import (
 )
 from voxline.providers.executor import InferenceExecutor
 from voxline.providers.stt.whisper import SAMPLE_RATE, WhisperSpeechToText, WhisperSttSession
-from voxline.providers.tts.piper import PiperTextToSpeech
 from voxline.runtime.backchannels import Backchannels, Said
 from voxline.simulator.speech import trim_silence
 
@@ -128,12 +127,9 @@ async def whisper(executor: InferenceExecutor) -> WhisperSpeechToText:
     return stt
 
 
-async def spoken(text: str, executor: InferenceExecutor) -> Pcm16:
-    tts = await PiperTextToSpeech.create(PiperTts(), executor)
-    session = await tts.open()
-    pcm = np.concatenate([chunk async for chunk in session.synthesize(text)])
-    resampled: Pcm16 = soxr.resample(pcm, tts.sample_rate, SAMPLE_RATE)
-    return resampled
+def spoken(text: str) -> Pcm16:
+    """`text` in the bundled Piper voice at 16 kHz, the same every run (no sampling noise)."""
+    return synthesize_speech(text, SAMPLE_RATE)
 
 
 @pytest.mark.models
@@ -141,7 +137,7 @@ async def test_bundled_model_transcribes_spoken_words(
     whisper: WhisperSpeechToText, executor: InferenceExecutor
 ) -> None:
     session = await whisper.open()
-    await session.send(await spoken("I would like to book a table for two.", executor))
+    await session.send(spoken("I would like to book a table for two."))
     text = (await session.finalize()).lower()
     for word in ("book", "table", "two"):
         assert word in text
@@ -172,7 +168,7 @@ async def test_a_peek_tells_a_backchannel_from_words(
     whisper: WhisperSpeechToText, executor: InferenceExecutor, words: str, backchannel: bool
 ) -> None:
     session = await whisper.open()
-    await session.send(trim_silence(await spoken(words, executor))[: SAMPLE_RATE // 2])
+    await session.send(trim_silence(spoken(words))[: SAMPLE_RATE // 2])
     heard = await session.peek()
     said = Backchannels("en").classify(heard)
     # A backchannel never reads as words (at most unsure); words do.

@@ -1,9 +1,10 @@
 """Offline speech-to-text: Whisper through faster-whisper (CTranslate2), the bundled tiny.en.
 
 A batch recognizer: a session buffers one utterance (the runtime segments speech) and
-transcribes it when finalized, on the InferenceExecutor, in Whisper's 30 s window or, with
-`encoder_window_s` below 30, in a shorter one that falls back to 30 s when its decode is not
-to be trusted (`whisper_window.py`). Whisper invents words for silence
+transcribes it when finalized, on the InferenceExecutor, in a window of `encoder_window_s`
+(10 s by default) decoded with `beam_size` beams, or, when that decode is not to be trusted
+(`whisper_window.py`), greedily in Whisper's own 30 s window as faster-whisper does; with
+`encoder_window_s` 30 only the latter, with `beam_size`. Whisper invents words for silence
 and noise, so near-silent segments are not transcribed at all and segments the model itself
 scores as probably not speech are dropped. No interim results.
 """
@@ -81,7 +82,9 @@ class LoadedWhisper:
         window_s: int = _WHISPER_WINDOW_S,
     ) -> str:
         """Blocking: the text of one utterance (float32 at 16 kHz), "" when it is not speech,
-        encoded in a `window_s` window if that decode is trusted, else in Whisper's 30 s."""
+        encoded in a `window_s` window if that decode is trusted, else in Whisper's 30 s:
+        greedily, when it redoes a refused window decode (the beams buy accuracy in the
+        window; in 30 s they would only add to the slowest decodes)."""
         if window_s < _WHISPER_WINDOW_S:
             text = self._window.transcribe(
                 audio,
@@ -97,7 +100,7 @@ class LoadedWhisper:
         segments, _ = self.model.transcribe(
             audio,
             language=language,
-            beam_size=beam_size,
+            beam_size=1 if window_s < _WHISPER_WINDOW_S else beam_size,  # see the docstring
             temperature=0.0,
             condition_on_previous_text=False,
             without_timestamps=True,
@@ -155,12 +158,12 @@ class LoadedWhisper:
     def _eot(self) -> int:
         return int(self.model.hf_tokenizer.token_to_id("<|endoftext|>"))
 
-    def warm_up(self, language: str, window_s: int = _WHISPER_WINDOW_S) -> None:
+    def warm_up(self, language: str, window_s: int = _WHISPER_WINDOW_S, beam_size: int = 1) -> None:
         """Blocking: one transcription, so the first real utterance is not the slow one."""
         if self._warm:
             return
         tone = 0.1 * np.sin(2 * np.pi * 220 * np.arange(SAMPLE_RATE) / SAMPLE_RATE)
-        self.transcribe(tone.astype(np.float32), language, beam_size=1, window_s=window_s)
+        self.transcribe(tone.astype(np.float32), language, beam_size, window_s)
         self._warm = True
 
 
@@ -203,7 +206,9 @@ class WhisperSpeechToText:
 
     async def warm_up(self) -> None:
         """Run one transcription once per model, so the first call is as fast as the next."""
-        await self._executor.run(self.model.warm_up, self.language, self.spec.encoder_window_s)
+        await self._executor.run(
+            self.model.warm_up, self.language, self.spec.encoder_window_s, self.spec.beam_size
+        )
 
     async def open(self) -> WhisperSttSession:
         return WhisperSttSession(
