@@ -4,7 +4,7 @@
 Each example is one call. Whatever the frames, the server process lives on without an
 unhandled exception, a frame before `start` on the Twilio stream closes it with 1008, and a
 started call keeps answering: a keypad entry (Twilio) or a typed question (browser) sent after
-the frames is answered, and the stored transcript holds the greeting (or the caller's speech
+the frames is answered, and the stored transcript holds the greeting (or the caller's input
 that cut it before it began), that input and the answer.
 Bounded: a fixed number of examples, derandomized, frames of a few hundred bytes (and a few
 deep or huge ones).
@@ -235,13 +235,14 @@ def _answered_after(session: dict[str, Any], role: str, text: str) -> bool:
 
 
 def _greeted(session: dict[str, Any]) -> bool:
-    """The greeting began, or the caller's speech cut it before it began. Fuzzed audio is loud
-    speech to the detector: it may interrupt the greeting, and then only the clauses that began
-    are stored, none if it came first (the scripted recognizer hears a question in it)."""
+    """The greeting began, or the caller's input cut it before it began. Fuzzed frames may
+    carry loud audio (speech to the detector: the scripted recognizer hears a question in it)
+    or a valid keypad digit; either interrupts the greeting, and then only the clauses that
+    began are stored, none if the input came first."""
     for item in session["transcript"]:
         if item["role"] == "agent" and item["data"].get("kind") in ("greeting", "resume"):
             return bool(item["text"]) and GREETING.startswith(item["text"])
-        if item["role"] == "caller" and item["data"].get("source", "speech") == "speech":
+        if item["role"] in ("caller", "dtmf"):
             return True
     return False
 
