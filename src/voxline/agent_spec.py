@@ -507,7 +507,10 @@ class TurnTaking(_Spec):
     speech_start_ms: int = Field(default=60, ge=20, le=1000)
     end_of_turn_silence_ms: int = Field(default=500, ge=100, le=5000)
     min_end_of_turn_silence_ms: int = Field(
-        default=250, ge=50, le=5000, description="Used when the transcript is clearly complete."
+        default=250,
+        ge=50,
+        le=5000,
+        description="Used when the transcript is clearly complete (three words or more).",
     )
     max_end_of_turn_silence_ms: int = Field(
         default=1200, ge=100, le=10_000, description="Used when the caller trails off."

@@ -8,14 +8,19 @@ TT = TurnTaking(
 )
 
 
-@pytest.mark.parametrize("text", ["What time do you open?", "That's all.", "Great!"])
+@pytest.mark.parametrize("text", ["What time do you open?", "That's all, thanks.", "I see it now!"])
 def test_terminal_punctuation_shortens_the_endpoint(text: str) -> None:
     assert endpoint_ms(text, TT) == 250
 
 
-@pytest.mark.parametrize("text", ["yes", "No", "thanks", "thank you", "Okay"])
-def test_complete_short_answers_shorten_the_endpoint(text: str) -> None:
+@pytest.mark.parametrize("text", ["thank you very much", "no thank you"])
+def test_complete_answers_shorten_the_endpoint(text: str) -> None:
     assert endpoint_ms(text, TT) == 250
+
+
+@pytest.mark.parametrize("text", ["yes", "No.", "Hello?", "Great!", "thank you", "Okay."])
+def test_a_word_or_two_waits_the_default_as_it_often_opens_a_sentence(text: str) -> None:
+    assert endpoint_ms(text, TT) == 500
 
 
 @pytest.mark.parametrize(

@@ -86,7 +86,7 @@ def test_a_complete_transcript_ends_the_turn_at_once_when_silence_already_suffic
     det = detector()
     feed(det, 0.9, 100)
     feed(det, 0.0, 300)
-    assert det.set_transcript("Yes.") == [TurnEnded(300.0, 250)]
+    assert det.set_transcript("Yes, that's right.") == [TurnEnded(300.0, 250)]
 
 
 def test_a_complete_transcript_shortens_the_remaining_wait() -> None:

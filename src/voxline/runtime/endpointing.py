@@ -1,9 +1,11 @@
 """How long a silence ends the caller's turn, judged from what they have said so far.
 
-A clearly complete utterance ("Yes.", "What time do you open?", any question the recognizer
-punctuated as one) ends after the short `min_end_of_turn_silence_ms`; one that trails off
-("I'd like to book a table and", "um", a phone number being dictated) waits
-`max_end_of_turn_silence_ms`; anything else waits `end_of_turn_silence_ms`.
+A clearly complete utterance of three words or more ("What time do you open?", "Thank you
+very much", any question the recognizer punctuated as one) ends after the short
+`min_end_of_turn_silence_ms`; one that trails off ("I'd like to book a table and", "um", a
+phone number being dictated) waits `max_end_of_turn_silence_ms`; anything else, a word or two
+included ("Yes.", "Hello,", which often open a longer sentence), waits
+`end_of_turn_silence_ms`.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ _NUMBER_WORDS = frozenset(
     }
 )  # fmt: skip
 _WORD = re.compile(r"[\w']+")
+_OPENING_WORDS = 2
+"""Utterances this short wait the default silence, complete or not."""
 _TRAILING_PUNCTUATION = ("...", "…", ",", "-", "–", "—", ":", ";")
 _FINAL_PUNCTUATION = (".", "?", "!")
 
@@ -50,6 +54,10 @@ def endpoint_ms(transcript: str | None, turn_taking: TurnTaking) -> int:
         return turn_taking.end_of_turn_silence_ms
     if _trails_off(text, words):
         return max(turn_taking.max_end_of_turn_silence_ms, turn_taking.end_of_turn_silence_ms)
+    if len(words) <= _OPENING_WORDS:
+        # "Hello," "Great," "Yes," often open a sentence after a pause of 300-400 ms, and a
+        # fast recognizer returns them, punctuated as complete, within that pause.
+        return turn_taking.end_of_turn_silence_ms
     if text.endswith(_FINAL_PUNCTUATION) or " ".join(words) in _COMPLETE_ANSWERS:
         return min(turn_taking.min_end_of_turn_silence_ms, turn_taking.end_of_turn_silence_ms)
     return turn_taking.end_of_turn_silence_ms
