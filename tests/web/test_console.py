@@ -140,7 +140,7 @@ class PhoneCall:
 
     async def _talk(self) -> None:
         question = synthesize_speech("What are your opening hours?", 8000)
-        goodbye = synthesize_speech("Thank you, goodbye.", 8000)
+        goodbye = synthesize_speech("Goodbye.", 8000)
         url, relay = self._instructions.stream_url, self._instructions.relay
         async with SimulatedTwilioCall(url, relay=relay, call_sid=self._call_sid) as call:
             await call.wait_for_agent_audio(timeout=5)

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 import uuid
 from datetime import datetime, timedelta
 
@@ -74,6 +75,8 @@ class Dispatcher:
         self._creates: set[asyncio.Task[None]] = set()
         self._loop: asyncio.Task[None] | None = None
         self._last_stale_check = 0.0
+        self._spacing = asyncio.Lock()
+        self._last_create = 0.0
 
     def start(self) -> None:
         if self._twilio is None:
@@ -148,6 +151,7 @@ class Dispatcher:
     async def _create(self, twilio: TwilioRestClient, claim: Claim) -> None:
         if not await self._await_slot(claim):
             return
+        await self._space()
         base = self._settings.resolved_public_base_url()
         status_url = f"{base}/v1/sessions/twilio/task/{claim.task_id}/status"
         detection = _MACHINE_DETECTION.get(claim.machine_detection)
@@ -181,6 +185,16 @@ class Dispatcher:
         DISPATCH_CREATES.labels("created").inc()
         if await self._created(claim, info.sid):
             await hang_up(twilio, info.sid)
+
+    async def _space(self) -> None:
+        """Keep this process's creates a pace interval apart: creates whose slots a stalled
+        loop woke late would otherwise go out together, over the account's rate."""
+        async with self._spacing:
+            interval = 1 / self._settings.twilio_calls_per_second
+            wait = self._last_create + interval - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._last_create = time.monotonic()
 
     async def _await_slot(self, claim: Claim) -> bool:
         """Wait for the create's slot in the shared pace; False if the attempt is no longer
